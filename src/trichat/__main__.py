@@ -1,0 +1,3 @@
+from trichat.cli import main
+
+main()

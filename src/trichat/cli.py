@@ -1,0 +1,119 @@
+"""`trichat run | token | migrate`: the only place that calls `trio.run`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+import trio
+
+from trichat import auth, logs
+from trichat.config import Settings, env_names, flag_name, parse_duration
+from trichat.errors import ConfigError
+
+
+def _run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="serve HTTP + WebSocket on one port")
+    for name, env, help_text in env_names():
+        p.add_argument(
+            flag_name(env), dest=name, metavar="VALUE", help=f"{help_text} (env {env})".strip()
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trichat", description="A real-time chat server.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _run_parser(sub)
+    t = sub.add_parser("token", help="print a signed JWT for USER")
+    t.add_argument("user")
+    t.add_argument("--username")
+    t.add_argument("--display-name")
+    t.add_argument("--admin", action="store_true")
+    t.add_argument("--ttl", default="1h", help="lifetime, e.g. 30m, 1h, 24h (default 1h)")
+    t.add_argument("--data-dir", help="data folder holding the embedded secret")
+    sub.add_parser("migrate", help="apply migrations/ to DATABASE_URL")
+    return parser
+
+
+def _settings(overrides: dict[str, str]) -> Settings:
+    return Settings.from_env(os.environ, overrides)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    env_of = {name: env for name, env, _ in env_names()}
+    overrides = {env_of[k]: v for k, v in vars(args).items() if k in env_of and v is not None}
+    settings = _settings(overrides)
+    logs.configure(settings.log_level, settings.log_format)
+    trio.run(_serve_until_signal, settings)
+    return 0
+
+
+async def _serve_until_signal(settings: Settings) -> None:
+    from trichat.server import serve
+
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            handle = await nursery.start(serve, settings)
+            _print_welcome(settings, handle.port, handle.general_id)
+            async for _ in signals:
+                handle.stop()
+                break
+
+
+def _print_welcome(settings: Settings, port: int, general_id: str) -> None:
+    import logging
+
+    log = logging.getLogger("trichat")
+    log.info("channel 'general' id: %s", general_id)
+    if not settings.jwt_public_key:
+        data_dir = f" --data-dir {settings.data_dir}" if settings.jwt_secret is None else ""
+        log.info("get a token:  trichat token alice%s", data_dir)
+        log.info("connect:      ws://%s:%d/ws?token=<token>", settings.host, port)
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    overrides = {"TRICHAT_DATA_DIR": args.data_dir} if args.data_dir else {}
+    settings = _settings(overrides)
+    try:
+        ttl = parse_duration(args.ttl)
+    except ValueError as exc:
+        raise ConfigError(f"--ttl={args.ttl!r} is not valid: {exc}") from None
+    token = auth.mint(
+        auth.signing_secret(settings),
+        args.user,
+        username=args.username,
+        display_name=args.display_name,
+        admin=args.admin,
+        ttl=ttl,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    print(token)
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings({})
+    if not settings.database_url:
+        print(
+            "DATABASE_URL is not set: the SQLite store applies its schema at start; "
+            "nothing to migrate."
+        )
+        return 0
+    raise ConfigError("this build has no PostgreSQL store yet")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    commands = {"run": _cmd_run, "token": _cmd_token, "migrate": _cmd_migrate}
+    try:
+        code = commands[args.command](args)
+    except ConfigError as exc:
+        print(f"trichat: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,389 @@
+"""One WebSocket connection: a nursery with a reader, a writer and a pinger.
+
+The reader turns bytes into frames (wsproto) and frames into actions (join, leave,
+message, typing, refresh); the writer drains the connection's `Outbox`; the pinger
+pings, watches pongs and the token's expiry. When any of them ends the connection,
+the nursery cancels the others, and cleanup (leave every channel, end presence)
+always runs, shielded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import trio
+from wsproto.connection import Connection, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+
+from trichat import errors
+from trichat.auth import Verifier
+from trichat.config import Settings
+from trichat.errors import NOT_JOINED, AuthError, ClientError, Disconnect, StoreUnavailable
+from trichat.hub import Hub, Supervisor
+from trichat.metrics import Metrics
+from trichat.models import Principal
+from trichat.outbox import Outbox
+from trichat.protocol import frames
+from trichat.service import ChatService
+
+log = logging.getLogger("trichat.connection")
+
+RECV_BYTES = 65536
+REFRESH_LEAD = 30.0  # seconds before expiry that `refresh_needed` is sent
+CLOSE_WAIT = 1.0  # seconds to wait for the peer's close frame after ours
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Sessions:
+    """Every open session of this instance: caps, in-flight work, shutdown."""
+
+    settings: Settings
+    metrics: Metrics
+    open: dict[int, Session] = field(default_factory=dict)
+    per_user: Counter[str] = field(default_factory=Counter)
+    draining: bool = False
+    inflight: int = 0
+    idle: trio.Event = field(default_factory=trio.Event)
+    empty: trio.Event = field(default_factory=trio.Event)
+
+    def refuse_reason(self, user_id: str) -> str | None:
+        if self.draining:
+            return "server is shutting down"
+        if len(self.open) >= self.settings.max_connections:
+            return "too many connections on this instance"
+        if self.per_user[user_id] >= self.settings.max_connections_per_user:
+            return "too many connections for this user"
+        return None
+
+    def add(self, session: Session) -> None:
+        self.open[session.id] = session
+        self.per_user[session.user_id] += 1
+        self.metrics.connections_total.inc()
+        self.metrics.connections_current.set(len(self.open))
+
+    def remove(self, session: Session) -> None:
+        if self.open.pop(session.id, None) is not None:
+            self.per_user[session.user_id] -= 1
+            if self.per_user[session.user_id] <= 0:
+                del self.per_user[session.user_id]
+        self.metrics.connections_current.set(len(self.open))
+        if not self.open:
+            self.empty.set()
+
+    async def wait_empty(self) -> None:
+        while self.open:
+            self.empty = trio.Event()
+            await self.empty.wait()
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking frames, let in-flight ones finish (acks out), then close all
+        with 1001 and wait for them to go, within `grace` seconds."""
+        self.draining = True
+        with trio.move_on_after(grace / 2):
+            while self.inflight:
+                self.idle = trio.Event()
+                await self.idle.wait()
+        for session in list(self.open.values()):
+            session.outbox.close(errors.SHUTDOWN)
+
+
+class Session:
+    """A connection's state; also the `Member` that supervisors hold."""
+
+    def __init__(
+        self,
+        stream: trio.SocketStream,
+        principal: Principal,
+        *,
+        settings: Settings,
+        service: ChatService,
+        hub: Hub,
+        sessions: Sessions,
+        metrics: Metrics,
+        trailing: bytes = b"",
+    ) -> None:
+        self.id = next(_ids)
+        self.principal = principal
+        self.user_id = principal.user_id
+        self.conn_key = f"{settings.instance_id}:{self.id}"
+        self.stream = stream
+        self.settings = settings
+        self.service = service
+        self.hub = hub
+        self.sessions = sessions
+        self.metrics = metrics
+        self.outbox = Outbox(stream.socket.fileno(), settings.send_queue)
+        self.ws = Connection(ConnectionType.SERVER, trailing_data=trailing)
+        self.joined: dict[str, Supervisor] = {}
+        self.last_pong = trio.current_time()
+        self.peer_closed = trio.Event()
+        self._text: list[str] = []
+        self._text_bytes = 0
+        self._nursery: trio.Nursery | None = None
+        self.verifier: Verifier | None = None
+
+    # ---- Member -------------------------------------------------------------------
+
+    def removed(self, channel_id: str) -> None:
+        sup = self.joined.pop(channel_id, None)
+        if sup is not None:
+            self.hub.release(sup)
+            if self._nursery is not None:
+                self._nursery.start_soon(
+                    self.service.presence_leave, self.principal, channel_id, self.conn_key
+                )
+
+    # ---- lifecycle ----------------------------------------------------------------
+
+    async def serve(self, verifier: Verifier, first: list[str] | None = None) -> None:
+        """Run the connection until it ends. `first`: channels to join at once."""
+        self.verifier = verifier
+        self.sessions.add(self)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._writer)
+                nursery.start_soon(self._pinger)
+                for channel_id in first or ():
+                    try:
+                        await self._join(frames.Join(channel_id, None))
+                    except ClientError as err:
+                        self.outbox.offer(frames.ws_frame(frames.encode_error(err)))
+                nursery.start_soon(self._reader)
+        finally:
+            self.sessions.remove(self)
+            with trio.CancelScope(shield=True):
+                await self._leave_all()
+                await self.stream.aclose()
+
+    def close(self, reason: Disconnect) -> None:
+        self.outbox.close(reason)
+
+    def _end(self) -> None:
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    async def _leave_all(self) -> None:
+        for channel_id, sup in list(self.joined.items()):
+            sup.detach(self)
+            self.hub.release(sup)
+            with trio.move_on_after(2):
+                try:
+                    await self.service.presence_leave(self.principal, channel_id, self.conn_key)
+                except Exception:
+                    log.warning("presence leave failed", exc_info=True)
+        self.joined.clear()
+
+    # ---- the three tasks ----------------------------------------------------------
+
+    async def _writer(self) -> None:
+        try:
+            await self.outbox.run_writer(self.settings.write_timeout)
+        except trio.TooSlowError:
+            self.metrics.err["write_timeout"].inc()
+        except trio.BrokenResourceError:
+            pass
+        else:  # our close frame is out: give the peer a moment to answer it
+            if self.outbox.closing is errors.SLOW_CONSUMER:
+                self.metrics.err["slow_consumer"].inc()
+            with trio.move_on_after(CLOSE_WAIT):
+                await self.peer_closed.wait()
+        self._end()
+
+    async def _pinger(self) -> None:
+        settings = self.settings
+        next_ping = trio.current_time() + settings.ping_interval
+        warned_for = 0
+        while True:
+            now = trio.current_time()
+            exp_in = self.principal.exp - time.time()
+            if exp_in <= 0:
+                self.close(errors.TOKEN_EXPIRED)
+                return
+            if exp_in <= REFRESH_LEAD and warned_for != self.principal.exp:
+                warned_for = self.principal.exp
+                self.outbox.offer(
+                    frames.ws_frame(frames.encode_expiry("refresh_needed", self.principal.exp))
+                )
+            if now - self.last_pong > settings.pong_timeout:
+                self.metrics.err["pong_timeout"].inc()
+                self._end()
+                return
+            if now >= next_ping:
+                self.outbox.offer(self.ws.send(Ping(b"trichat")))
+                next_ping = now + settings.ping_interval
+            expiry_wake = exp_in - REFRESH_LEAD if warned_for != self.principal.exp else exp_in
+            wake = min(next_ping, self.last_pong + settings.pong_timeout, now + expiry_wake)
+            await trio.sleep_until(max(wake, now + 0.001))
+
+    async def _reader(self) -> None:
+        max_bytes = self.settings.max_frame_bytes
+        while True:
+            try:
+                data = await self.stream.receive_some(RECV_BYTES)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            if not data:
+                self.peer_closed.set()
+                self._end()
+                return
+            self.ws.receive_data(data)
+            for event in self.ws.events():
+                if isinstance(event, TextMessage):
+                    self._text_bytes += _utf8_len(event.data)
+                    if self._text_bytes > max_bytes:
+                        self.metrics.err["frame_too_big"].inc()
+                        self.close(errors.TOO_BIG)
+                        continue
+                    self._text.append(event.data)
+                    if event.message_finished:
+                        text = "".join(self._text)
+                        self._text.clear()
+                        self._text_bytes = 0
+                        await self._on_text(text)
+                elif isinstance(event, BytesMessage):
+                    self.metrics.err["binary_frame"].inc()
+                    self.close(errors.BINARY_FRAME)
+                elif isinstance(event, Ping):
+                    self.outbox.offer(self.ws.send(event.response()))
+                elif isinstance(event, Pong):
+                    self.last_pong = trio.current_time()
+                elif isinstance(event, CloseConnection):
+                    self.peer_closed.set()
+                    code = event.code if _echoable(event.code) else 1000
+                    self.close(Disconnect(code, ""))
+                    return
+
+    # ---- frames -------------------------------------------------------------------
+
+    async def _on_text(self, text: str) -> None:
+        if self.outbox.closing is not None or self.sessions.draining:
+            return  # nothing new is taken once closing; unacked messages can be resent
+        sessions = self.sessions
+        sessions.inflight += 1
+        try:
+            frame = frames.parse(text, max_content_chars=self.settings.max_content_chars)
+            await self._dispatch(frame)
+        except StoreUnavailable as exc:
+            self.metrics.err[errors.UNAVAILABLE].inc()
+            err = ClientError(errors.UNAVAILABLE, f"the store is unavailable: {exc}")
+            self.outbox.offer(frames.ws_frame(frames.encode_error(err)))
+        except ClientError as err:
+            self.metrics.err[err.code].inc()
+            if err.code == errors.BAD_REQUEST:
+                self.metrics.msg["invalid"].inc()
+            self.outbox.offer(frames.ws_frame(frames.encode_error(err)))
+        finally:
+            sessions.inflight -= 1
+            if sessions.inflight == 0:
+                sessions.idle.set()
+
+    async def _dispatch(self, frame: frames.ClientFrame) -> None:
+        msg = self.metrics.msg
+        if isinstance(frame, frames.Send):
+            msg["message"].inc()
+            if frame.channel_id not in self.joined:
+                raise ClientError(
+                    NOT_JOINED,
+                    "join the channel before sending to it",
+                    channel_id=frame.channel_id,
+                    message_id=frame.message_id,
+                )
+            result = await self.service.send(
+                self.principal, frame.channel_id, frame.content, frame.message_id
+            )
+            self.outbox.offer(frames.ws_frame(frames.encode_ack(result.message)))
+            msg["ack"].inc()
+        elif isinstance(frame, frames.Join):
+            msg["join"].inc()
+            await self._join(frame)
+        elif isinstance(frame, frames.Leave):
+            msg["leave"].inc()
+            await self._leave(frame.channel_id)
+        elif isinstance(frame, frames.Typing):
+            msg["typing"].inc()
+            if frame.channel_id not in self.joined:
+                raise ClientError(NOT_JOINED, "join the channel first", channel_id=frame.channel_id)
+            await self.service.typing(self.principal, frame.channel_id)
+        elif isinstance(frame, frames.Refresh):
+            msg["refresh"].inc()
+            self._refresh(frame.token)
+
+    def _refresh(self, token: str) -> None:
+        assert self.verifier is not None
+        try:
+            fresh = self.verifier.verify(token)
+        except AuthError as exc:
+            raise ClientError(errors.UNAUTHORIZED, str(exc)) from None
+        if fresh.user_id != self.principal.user_id:
+            raise ClientError(errors.BAD_REQUEST, "a refreshed token must name the same user")
+        self.principal = fresh
+        self.outbox.offer(frames.ws_frame(frames.encode_expiry("refreshed", fresh.exp)))
+
+    async def _join(self, frame: frames.Join) -> None:
+        channel_id = frame.channel_id
+        if channel_id in self.joined:
+            await self._leave(channel_id, answer=False)
+        await self.service.check_join(self.principal, channel_id)
+        sup = await self.hub.acquire(channel_id)
+        try:
+            await self._catch_up(sup, frame)
+        except BaseException:
+            sup.detach(self)
+            self.hub.release(sup)
+            raise
+        self.joined[channel_id] = sup
+        self.metrics.channels_active.set(self.hub.channels_active)
+        await self.service.presence_join(self.principal, channel_id, self.conn_key)
+
+    async def _catch_up(self, sup: Supervisor, frame: frames.Join) -> None:
+        """Send `joined`, then history (missed messages or the last N), then attach
+        to the supervisor so live traffic follows with no gap and no duplicate."""
+        settings, store, channel_id = self.settings, self.service.store, sup.channel_id
+        upto, since = sup.released, frame.since
+        if since is not None and upto - since <= settings.recover_max:
+            recovered = True
+            history = await store.messages(channel_id, after=since, limit=settings.recover_max)
+            history = [m for m in history if m.seq <= upto]
+        else:
+            recovered = since is None
+            limit = settings.history_on_join
+            history = []
+            if limit:
+                history = await store.messages(channel_id, before=upto + 1, limit=limit)
+        out = self.outbox
+        await out.send(frames.ws_frame(frames.encode_joined(channel_id, upto, recovered)))
+        for m in history:
+            await out.send(frames.ws_frame(frames.encode_message(m)))
+        seen = max(upto, since or 0)
+        while (need := sup.attach(self, seen)) is not None:
+            more = await store.messages(channel_id, after=need, limit=500)
+            more = [m for m in more if m.seq <= sup.released]
+            for m in more:
+                await out.send(frames.ws_frame(frames.encode_message(m)))
+            seen = more[-1].seq if more else sup.released
+
+    async def _leave(self, channel_id: str, *, answer: bool = True) -> None:
+        sup = self.joined.pop(channel_id, None)
+        if sup is None:
+            raise ClientError(NOT_JOINED, "not joined to this channel", channel_id=channel_id)
+        sup.detach(self)
+        self.hub.release(sup)
+        if answer:
+            self.outbox.offer(frames.ws_frame(frames.encode_left(channel_id)))
+        await self.service.presence_leave(self.principal, channel_id, self.conn_key)
+
+
+def _utf8_len(text: str) -> int:
+    n = len(text)
+    return n if text.isascii() else len(text.encode())
+
+
+def _echoable(code: int) -> bool:
+    return 1000 <= code <= 4999 and code not in (1004, 1005, 1006, 1015)

@@ -1,0 +1,87 @@
+"""Prometheus metrics (SPEC §5). One registry per server, so several servers can
+live in one process (tests). Label values are fixed sets: never a channel id or
+anything a user typed."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+MESSAGE_TYPES = ("join", "leave", "message", "typing", "refresh", "ack", "delivery", "invalid")
+ERROR_TYPES = (
+    "bad_request",
+    "not_found",
+    "forbidden",
+    "channel_full",
+    "not_joined",
+    "rate_limited",
+    "too_long",
+    "unauthorized",
+    "unavailable",
+    "handshake",
+    "slow_consumer",
+    "write_timeout",
+    "pong_timeout",
+    "frame_too_big",
+    "binary_frame",
+    "internal",
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.connections_total = Counter(
+            "websocket_connections_total", "WebSocket connections accepted", registry=r
+        )
+        self.connections_current = Gauge(
+            "websocket_connections_current", "WebSocket connections open now", registry=r
+        )
+        self.messages = Counter(
+            "websocket_messages_total", "WebSocket frames handled, by type", ["type"], registry=r
+        )
+        self.latency = Histogram(
+            "websocket_message_latency_seconds",
+            "Time from the store's ack of a message to its fan-out to local members",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter("websocket_errors_total", "Errors, by type", ["type"], registry=r)
+        self.channels_active = Gauge(
+            "websocket_channels_active", "Channels with members on this instance", registry=r
+        )
+        self.rate_limit_hits = Counter(
+            "websocket_rate_limit_hits_total", "Messages refused by the rate limit", registry=r
+        )
+        self.broadcast_duration = Histogram(
+            "websocket_broadcast_duration_seconds",
+            "Time to hand one frame to every local member of a channel",
+            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
+            registry=r,
+        )
+        self.broker_up = Gauge("trichat_broker_up", "1 when the broker answers", registry=r)
+        self.store_up = Gauge("trichat_store_up", "1 when the store answers", registry=r)
+        self.queue_depth = Gauge(
+            "trichat_queue_depth",
+            "Items waiting in internal queues, by queue",
+            ["queue"],
+            registry=r,
+        )
+        self.store_batch = Histogram(
+            "trichat_store_commit_batch_size",
+            "Writes committed per store transaction (group commit)",
+            buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
+            registry=r,
+        )
+        # Pre-create every child so the series exist from the start and the hot
+        # path touches cached children only.
+        self.msg = {t: self.messages.labels(t) for t in MESSAGE_TYPES}
+        self.err = {t: self.errors.labels(t) for t in ERROR_TYPES}
+        for name in ("supervisor_inbox", "outbox", "store_writes"):
+            self.queue_depth.labels(name)
+        self.broker_up.set(1)
+        self.store_up.set(1)
+
+    def render(self) -> bytes:
+        """Synchronous; call it off the event loop (`trio.to_thread`)."""
+        return generate_latest(self.registry)

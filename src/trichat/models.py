@@ -1,0 +1,103 @@
+"""The nouns: frozen records passed between layers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+PUBLIC = "public"
+PRIVATE = "private"
+CHANNEL_TYPES = (PUBLIC, PRIVATE)
+USER = "user"
+SYSTEM = "system"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def rfc3339(ms: int) -> str:
+    """Epoch milliseconds → `2026-01-15T10:00:00.123Z`."""
+    seconds, millis = divmod(ms, 1000)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{millis:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a verified token speaks for."""
+
+    user_id: str
+    username: str
+    display_name: str | None
+    avatar_url: str | None
+    is_admin: bool
+    exp: int
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str
+    name: str
+    description: str
+    channel_type: str
+    max_participants: int | None
+    is_active: bool
+    created_by: str
+    created_at: int
+    updated_at: int
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDraft:
+    """A message before the store numbers it."""
+
+    channel_id: str
+    message_id: str
+    user_id: str
+    username: str
+    display_name: str | None
+    avatar_url: str | None
+    content: str
+    kind: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    channel_id: str
+    seq: int
+    message_id: str
+    user_id: str
+    username: str
+    display_name: str | None
+    avatar_url: str | None
+    content: str
+    kind: str
+    created_at: int
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    message: Message
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    channel_id: str
+    user_id: str
+    reason: str
+    banned_by: str
+    created_at: int
+    expires_at: int | None  # epoch ms; None: until lifted
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceEntry:
+    user_id: str
+    username: str
+    last_seen: int

@@ -1,0 +1,139 @@
+"""A connection's outgoing bytes: written at once when possible, queued when not.
+
+This is the fan-out hot path (see docs/architecture.md, "The outbox"). `offer` is
+synchronous: with nothing queued it writes the frame straight to the non-blocking
+socket (one syscall, no task switch); only what the kernel refuses is queued, and
+only then is the writer task woken to drain the queue when the socket is writable.
+Every byte to a socket goes through one Outbox, so frames never interleave.
+
+Overflow rule: more than `limit` queued frames closes the connection with 1013
+`slow consumer` — the queue is dropped (the peer resumes with `since`), the close
+frame goes out after whatever frame is half written, and the writer ends.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+
+import trio
+
+from trichat.errors import SLOW_CONSUMER, Disconnect
+from trichat.protocol.frames import ws_close_frame
+
+CLOSE_DRAIN = 2.0  # seconds a closing outbox may take to flush its close frame
+
+
+class Outbox:
+    __slots__ = (
+        "_drained",
+        "_fd",
+        "_head_partial",
+        "_limit",
+        "_pending",
+        "_wake",
+        "broken",
+        "bytes_sent",
+        "closing",
+    )
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self._fd = fd
+        self._pending: deque[bytes] = deque()
+        self._head_partial = False  # the first queued item is a frame's unsent tail
+        self._limit = limit
+        self._wake = trio.Event()
+        self._drained = trio.Event()
+        self.closing: Disconnect | None = None
+        self.broken = False
+        self.bytes_sent = 0
+
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
+
+    def offer(self, data: bytes) -> None:
+        """Send `data` (one whole frame) now or queue it; never blocks."""
+        if self.closing is not None or self.broken:
+            return
+        if self._pending:
+            if len(self._pending) >= self._limit:
+                self.close(SLOW_CONSUMER)
+                return
+            self._pending.append(data)
+            return
+        try:
+            n = os.write(self._fd, data)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            self._break()
+            return
+        self.bytes_sent += n
+        if n < len(data):
+            self._pending.append(data[n:])
+            self._head_partial = n > 0
+            self._wake.set()
+
+    async def send(self, data: bytes) -> None:
+        """Like `offer`, but first wait while the queue is half full (flow control
+        for bulk output such as history, which must not trip the slow-consumer rule)."""
+        while len(self._pending) > self._limit // 2 and self.closing is None:
+            self._drained = trio.Event() if self._drained.is_set() else self._drained
+            await self._drained.wait()
+        self.offer(data)
+
+    def close(self, reason: Disconnect) -> None:
+        """Queue a close frame after any half-written frame; refuse all further output."""
+        if self.closing is not None:
+            return
+        self.closing = reason
+        keep = [self._pending[0]] if self._pending and self._head_partial else []
+        self._pending.clear()
+        self._pending.extend(keep)
+        self._pending.append(ws_close_frame(reason.code, reason.reason))
+        self._wake.set()
+        self._drained.set()
+
+    def _break(self) -> None:
+        self.broken = True
+        self._pending.clear()
+        self._wake.set()
+        self._drained.set()
+
+    async def run_writer(self, write_timeout: float) -> None:
+        """Drain the queue whenever it has data. Returns after a close frame is out;
+        raises `trio.TooSlowError` when the socket stays unwritable for
+        `write_timeout`, `trio.BrokenResourceError` when the peer is gone."""
+        while True:
+            await self._wake.wait()
+            while self._pending:
+                timeout = CLOSE_DRAIN if self.closing is not None else write_timeout
+                with trio.fail_after(timeout):
+                    await trio.lowlevel.wait_writable(self._fd)
+                self._flush_some()
+                if len(self._pending) <= self._limit // 2:
+                    self._drained.set()
+            if self.broken:
+                raise trio.BrokenResourceError("peer went away")
+            if self.closing is not None:
+                return
+            self._wake = trio.Event()
+
+    def _flush_some(self) -> None:
+        pending = self._pending
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        try:
+            n = os.write(self._fd, data)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._break()
+            return
+        self.bytes_sent += n
+        pending.clear()
+        if n < len(data):
+            pending.append(data[n:])
+            self._head_partial = True
+        else:
+            self._head_partial = False

@@ -1,0 +1,164 @@
+"""The composition root: pick the store and broker from settings, wire the hub,
+the service, the REST app and the front door, serve, and shut down gracefully."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+
+from trichat.auth import make_verifier
+from trichat.broker.base import Broker
+from trichat.broker.memory import MemoryBroker
+from trichat.config import Settings
+from trichat.connection import Sessions
+from trichat.errors import ConfigError, Conflict
+from trichat.frontdoor import FrontDoor
+from trichat.hub import Hub
+from trichat.hyper import HypercornGate
+from trichat.metrics import Metrics
+from trichat.models import PUBLIC, now_ms
+from trichat.service import ChatService
+from trichat.store.base import Store
+from trichat.store.sqlite import open_sqlite_store
+from trichat.web.app import RejectWebSocket, create_app
+from trichat.web.rest import Deps, register
+
+log = logging.getLogger("trichat.server")
+
+DEFAULT_CHANNEL = "general"
+
+
+@dataclass
+class ServerHandle:
+    """What `nursery.start(serve, settings)` returns: the bound port and a way to
+    ask for a graceful shutdown (as SIGTERM does)."""
+
+    port: int
+    settings: Settings
+    store: Store
+    sessions: Sessions
+    metrics: Metrics
+    stop_requested: trio.Event = field(default_factory=trio.Event)
+    general_id: str = ""
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    if settings.database_url:
+        raise ConfigError("DATABASE_URL is set, but this build has no PostgreSQL store yet")
+    async with open_sqlite_store(settings.data_dir) as store:
+        yield store
+
+
+@asynccontextmanager
+async def open_broker(settings: Settings) -> AsyncIterator[Broker]:
+    if settings.redis_url:
+        raise ConfigError("REDIS_URL is set, but this build has no Redis broker yet")
+    yield MemoryBroker()
+
+
+async def ensure_default_channel(store: Store) -> str:
+    existing = await store.find_channel_by_name(DEFAULT_CHANNEL)
+    if existing is not None:
+        return existing.id
+    try:
+        channel = await store.create_channel(
+            channel_id=str(uuid.uuid4()),
+            name=DEFAULT_CHANNEL,
+            description="Everyone's channel",
+            channel_type=PUBLIC,
+            max_participants=None,
+            created_by="system",
+            now=now_ms(),
+        )
+    except Conflict:  # another instance created it first
+        found = await store.find_channel_by_name(DEFAULT_CHANNEL)
+        assert found is not None
+        return found.id
+    log.info("created channel %r: %s", DEFAULT_CHANNEL, channel.id)
+    return channel.id
+
+
+def hypercorn_config(settings: Settings) -> HypercornConfig:
+    config = HypercornConfig()
+    config.keep_alive_timeout = 5
+    config.graceful_timeout = min(3.0, settings.shutdown_grace)
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.h11_max_incomplete_size = 16384
+    return config
+
+
+async def serve(
+    settings: Settings, *, task_status: trio.TaskStatus[ServerHandle] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Serve until `handle.stop()` (or cancellation); then shut down within
+    `SHUTDOWN_GRACE`: stop accepting, let in-flight messages be acked, close every
+    WebSocket with 1001, finish."""
+    verifier = make_verifier(settings)
+    metrics = Metrics()
+    async with open_store(settings) as store, open_broker(settings) as broker:
+        general_id = await ensure_default_channel(store)
+        hub = Hub(store, broker, metrics)
+        service = ChatService(settings, store, broker, metrics)
+        sessions = Sessions(settings, metrics)
+        app = create_app()
+        register(app, Deps(settings, verifier, service, hub, broker, sessions, metrics))
+        gate = HypercornGate(RejectWebSocket(app), hypercorn_config(settings))
+        door = FrontDoor(settings, verifier, service, hub, sessions, metrics, gate)
+        listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
+        port = listeners[0].socket.getsockname()[1]
+        handle = ServerHandle(port, settings, store, sessions, metrics, general_id=general_id)
+        async with trio.open_nursery() as root:
+            await root.start(hub.run)
+            await root.start(gate.run)
+            async with trio.open_nursery() as connections:
+                accepting = trio.CancelScope()
+                connections.start_soon(_accept, listeners, door.handle, connections, accepting)
+                log.info(
+                    "listening on http://%s:%d",
+                    settings.host,
+                    port,
+                    extra={"instance": settings.instance_id},
+                )
+                task_status.started(handle)
+                await handle.stop_requested.wait()
+                log.info("shutting down")
+                accepting.cancel()
+                with trio.CancelScope(shield=True):
+                    await _shut_down(settings, listeners, gate, sessions)
+                connections.cancel_scope.cancel()
+            root.cancel_scope.cancel()
+
+
+async def _accept(
+    listeners: list[trio.SocketListener],
+    handler: object,
+    nursery: trio.Nursery,
+    scope: trio.CancelScope,
+) -> None:
+    with scope:
+        await trio.serve_listeners(handler, listeners, handler_nursery=nursery)  # type: ignore[arg-type]
+
+
+async def _shut_down(
+    settings: Settings,
+    listeners: list[trio.SocketListener],
+    gate: HypercornGate,
+    sessions: Sessions,
+) -> None:
+    with trio.move_on_after(max(0.1, settings.shutdown_grace - 0.5)):
+        for listener in listeners:
+            await listener.aclose()
+        await gate.terminate()
+        await sessions.drain(settings.shutdown_grace)
+        await sessions.wait_empty()

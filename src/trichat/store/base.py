@@ -1,0 +1,98 @@
+"""The store seam: the one source of truth for channels, messages, members, bans.
+
+Guarantees every implementation gives:
+
+- `append` assigns the channel's next seq in the same transaction that stores the
+  message, so a channel's seqs start at 1 and grow by exactly one per message,
+  across every instance sharing the store. It returns only once the message is
+  durable. A draft whose (channel, user, message_id) was stored before stores
+  nothing and returns the first message with `duplicate=True`.
+- Reads return messages in ascending seq.
+- Driver failures surface as `StoreUnavailable`, never as driver exceptions.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft
+
+
+class Store(Protocol):
+    name: str
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` when the store cannot answer."""
+
+    # channels
+    async def create_channel(
+        self,
+        *,
+        channel_id: str,
+        name: str,
+        description: str,
+        channel_type: str,
+        max_participants: int | None,
+        created_by: str,
+        now: int,
+    ) -> Channel: ...
+
+    async def get_channel(self, channel_id: str) -> Channel | None: ...
+
+    async def find_channel_by_name(self, name: str) -> Channel | None: ...
+
+    async def list_channels(
+        self,
+        *,
+        user_id: str,
+        see_all: bool,
+        channel_type: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Channel], int]:
+        """Channels the user may see (public ones, private ones they belong to,
+        every one when `see_all`), oldest first, with the total count."""
+
+    async def update_channel(
+        self, channel_id: str, changes: dict[str, object], now: int
+    ) -> Channel | None: ...
+
+    # messages
+    async def append(self, draft: MessageDraft) -> AppendResult: ...
+
+    async def messages(
+        self,
+        channel_id: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int,
+        include_deleted: bool = False,
+    ) -> list[Message]:
+        """Ascending seq. With `after`: the first `limit` with seq > after. Otherwise
+        the last `limit` with seq < before (or the newest)."""
+
+    async def delete_message(self, channel_id: str, seq: int, now: int) -> Message | None:
+        """Soft-delete; returns the message as it was, None when unknown."""
+
+    async def get_message(self, channel_id: str, seq: int) -> Message | None: ...
+
+    # membership and moderation
+    async def is_member(self, channel_id: str, user_id: str) -> bool: ...
+
+    async def set_member(
+        self, channel_id: str, user_id: str, present: bool, by: str, now: int
+    ) -> None: ...
+
+    async def get_ban(self, channel_id: str, user_id: str, now: int) -> Ban | None:
+        """The ban in force at `now`, if any (expired bans are not returned)."""
+
+    async def put_ban(self, ban: Ban) -> None: ...
+
+    async def delete_ban(self, channel_id: str, user_id: str, by: str, now: int) -> bool: ...
+
+    async def log_moderation(
+        self, channel_id: str, actor: str, action: str, target: str, detail: str, now: int
+    ) -> None: ...
+
+    async def moderation_log(self, channel_id: str, limit: int) -> list[dict[str, object]]: ...

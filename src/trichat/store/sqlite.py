@@ -1,0 +1,467 @@
+"""SQLite store: the embedded default. One file, WAL, `synchronous=FULL`.
+
+Writes go through one writer task that runs them off the trio thread in batches:
+every job waiting when the writer wakes runs in one transaction (each inside its own
+SAVEPOINT, so one failing job spoils nothing else), then one COMMIT — group commit —
+and only then is each caller answered. So an `append` returns after its message is
+durable, and a burst of appends costs one fsync. Reads use a second connection
+(WAL lets it read while the writer writes).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+from trichat.errors import Conflict, StoreUnavailable
+from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft
+
+T = TypeVar("T")
+
+MAX_BATCH = 512
+_CHANNEL_COLS = (
+    "id, name, description, channel_type, max_participants, is_active, created_by, "
+    "created_at, updated_at, last_seq"
+)
+_MESSAGE_COLS = (
+    "channel_id, seq, message_id, user_id, username, display_name, avatar_url, content, "
+    "kind, created_at, deleted_at"
+)
+
+
+def _channel(row: tuple[Any, ...]) -> Channel:
+    return Channel(
+        id=row[0],
+        name=row[1],
+        description=row[2],
+        channel_type=row[3],
+        max_participants=row[4],
+        is_active=bool(row[5]),
+        created_by=row[6],
+        created_at=row[7],
+        updated_at=row[8],
+        last_seq=row[9],
+    )
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    return Message(*row[:10], deleted=row[10] is not None)
+
+
+class _Job:
+    __slots__ = ("done", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = trio.Event()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class SqliteStore:
+    name = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer_conn = _connect(path)
+        schema = resources.files("trichat.store").joinpath("sqlite_schema.sql").read_text()
+        self._writer_conn.executescript(schema)
+        self._reader_conn = _connect(path)
+        self._read_limiter = trio.CapacityLimiter(1)
+        self._jobs_send, self._jobs_recv = trio.open_memory_channel[_Job](4096)
+        self.batches = 0  # statistics: transactions committed
+        self.batched_jobs = 0
+
+    # ---- plumbing -------------------------------------------------------------
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        job = _Job(fn)
+        await self._jobs_send.send(job)
+        await job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[no-any-return]
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            try:
+                return fn(self._reader_conn)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"sqlite: {exc}") from exc
+
+        return await trio.to_thread.run_sync(run, limiter=self._read_limiter)
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        conn = self._writer_conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    job.result = job.fn(conn)
+                except Exception as exc:  # the job's own failure, reported to its caller
+                    conn.execute("ROLLBACK TO job")
+                    job.error = exc
+                conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for job in batch:
+                job.result = None
+                job.error = StoreUnavailable(f"sqlite: {exc}")
+
+    async def run_writer(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started()
+        async for first in self._jobs_recv:
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._jobs_recv.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            await trio.to_thread.run_sync(self._run_batch, batch)
+            self.batches += 1
+            self.batched_jobs += len(batch)
+            for job in batch:
+                job.done.set()
+
+    def close(self) -> None:
+        self._writer_conn.close()
+        self._reader_conn.close()
+
+    # ---- the Store interface ---------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._read(lambda c: c.execute("SELECT 1").fetchone())
+
+    async def create_channel(
+        self,
+        *,
+        channel_id: str,
+        name: str,
+        description: str,
+        channel_type: str,
+        max_participants: int | None,
+        created_by: str,
+        now: int,
+    ) -> Channel:
+        row = (
+            channel_id,
+            name,
+            description,
+            channel_type,
+            max_participants,
+            1,
+            created_by,
+            now,
+            now,
+            0,
+        )
+
+        def insert(c: sqlite3.Connection) -> None:
+            c.execute(f"INSERT INTO channels ({_CHANNEL_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)", row)
+
+        try:
+            await self._write(insert)
+        except sqlite3.IntegrityError:
+            raise Conflict(f"a channel named {name!r} exists already") from None
+        return _channel(row)
+
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        row = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_CHANNEL_COLS} FROM channels WHERE id = ?", (channel_id,)
+            ).fetchone()
+        )
+        return _channel(row) if row else None
+
+    async def find_channel_by_name(self, name: str) -> Channel | None:
+        row = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_CHANNEL_COLS} FROM channels WHERE name = ? ORDER BY created_at LIMIT 1",
+                (name,),
+            ).fetchone()
+        )
+        return _channel(row) if row else None
+
+    async def list_channels(
+        self,
+        *,
+        user_id: str,
+        see_all: bool,
+        channel_type: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Channel], int]:
+        where = ["1=1"]
+        args: list[Any] = []
+        if not see_all:
+            where.append(
+                "(channel_type = 'public' OR created_by = ? OR EXISTS (SELECT 1 FROM members m "
+                "WHERE m.channel_id = channels.id AND m.user_id = ?))"
+            )
+            args += [user_id, user_id]
+        if channel_type is not None:
+            where.append("channel_type = ?")
+            args.append(channel_type)
+        cond = " AND ".join(where)
+
+        def query(c: sqlite3.Connection) -> tuple[list[Channel], int]:
+            total = c.execute(f"SELECT count(*) FROM channels WHERE {cond}", args).fetchone()[0]
+            rows = c.execute(
+                f"SELECT {_CHANNEL_COLS} FROM channels WHERE {cond} "
+                "ORDER BY created_at, id LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+            return [_channel(r) for r in rows], total
+
+        return await self._read(query)
+
+    async def update_channel(
+        self, channel_id: str, changes: dict[str, object], now: int
+    ) -> Channel | None:
+        allowed = {"name", "description", "is_active", "max_participants"}
+        assert set(changes) <= allowed, changes
+
+        def update(c: sqlite3.Connection) -> tuple[Any, ...] | None:
+            if changes:
+                sets = ", ".join(f"{k} = ?" for k in changes)
+                c.execute(
+                    f"UPDATE channels SET {sets}, updated_at = ? WHERE id = ?",
+                    [*changes.values(), now, channel_id],
+                )
+            return c.execute(  # type: ignore[no-any-return]
+                f"SELECT {_CHANNEL_COLS} FROM channels WHERE id = ?", (channel_id,)
+            ).fetchone()
+
+        row = await self._write(update)
+        return _channel(row) if row else None
+
+    async def append(self, draft: MessageDraft) -> AppendResult:
+        def append(c: sqlite3.Connection) -> AppendResult:
+            row = c.execute(
+                f"SELECT {_MESSAGE_COLS} FROM messages "
+                "WHERE channel_id = ? AND user_id = ? AND message_id = ?",
+                (draft.channel_id, draft.user_id, draft.message_id),
+            ).fetchone()
+            if row is not None:
+                return AppendResult(_message(row), duplicate=True)
+            seq_row = c.execute(
+                "UPDATE channels SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+                (draft.channel_id,),
+            ).fetchone()
+            if seq_row is None:
+                raise LookupError(f"no channel {draft.channel_id}")
+            msg = Message(
+                channel_id=draft.channel_id,
+                seq=seq_row[0],
+                message_id=draft.message_id,
+                user_id=draft.user_id,
+                username=draft.username,
+                display_name=draft.display_name,
+                avatar_url=draft.avatar_url,
+                content=draft.content,
+                kind=draft.kind,
+                created_at=draft.created_at,
+            )
+            c.execute(
+                f"INSERT INTO messages ({_MESSAGE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,NULL)",
+                (
+                    msg.channel_id,
+                    msg.seq,
+                    msg.message_id,
+                    msg.user_id,
+                    msg.username,
+                    msg.display_name,
+                    msg.avatar_url,
+                    msg.content,
+                    msg.kind,
+                    msg.created_at,
+                ),
+            )
+            return AppendResult(msg, duplicate=False)
+
+        return await self._write(append)
+
+    async def messages(
+        self,
+        channel_id: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int,
+        include_deleted: bool = False,
+    ) -> list[Message]:
+        live = "" if include_deleted else " AND deleted_at IS NULL"
+        if after is not None:
+            sql = (
+                f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = ? AND seq > ?{live} "
+                "ORDER BY seq LIMIT ?"
+            )
+            args: tuple[Any, ...] = (channel_id, after, limit)
+        else:
+            bound = before if before is not None else 2**62
+            sql = (
+                f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = ? AND seq < ?{live} "
+                "ORDER BY seq DESC LIMIT ?"
+            )
+            args = (channel_id, bound, limit)
+
+        def query(c: sqlite3.Connection) -> list[Message]:
+            return [_message(r) for r in c.execute(sql, args).fetchall()]
+
+        rows = await self._read(query)
+        if after is None:
+            rows.reverse()
+        return rows
+
+    async def get_message(self, channel_id: str, seq: int) -> Message | None:
+        row = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = ? AND seq = ?",
+                (channel_id, seq),
+            ).fetchone()
+        )
+        return _message(row) if row else None
+
+    async def delete_message(self, channel_id: str, seq: int, now: int) -> Message | None:
+        def delete(c: sqlite3.Connection) -> tuple[Any, ...] | None:
+            row = c.execute(
+                f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = ? AND seq = ?",
+                (channel_id, seq),
+            ).fetchone()
+            if row is not None and row[10] is None:
+                c.execute(
+                    "UPDATE messages SET deleted_at = ? WHERE channel_id = ? AND seq = ?",
+                    (now, channel_id, seq),
+                )
+            return row  # type: ignore[no-any-return]
+
+        row = await self._write(delete)
+        return _message(row) if row else None
+
+    async def is_member(self, channel_id: str, user_id: str) -> bool:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT 1 FROM members WHERE channel_id = ? AND user_id = ?",
+                (channel_id, user_id),
+            ).fetchone()
+        )
+        return row is not None
+
+    async def set_member(
+        self, channel_id: str, user_id: str, present: bool, by: str, now: int
+    ) -> None:
+        def change(c: sqlite3.Connection) -> None:
+            if present:
+                c.execute(
+                    "INSERT OR IGNORE INTO members (channel_id, user_id, added_by, added_at) "
+                    "VALUES (?,?,?,?)",
+                    (channel_id, user_id, by, now),
+                )
+            else:
+                c.execute(
+                    "DELETE FROM members WHERE channel_id = ? AND user_id = ?",
+                    (channel_id, user_id),
+                )
+
+        await self._write(change)
+
+    async def get_ban(self, channel_id: str, user_id: str, now: int) -> Ban | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT channel_id, user_id, reason, banned_by, created_at, expires_at "
+                "FROM bans WHERE channel_id = ? AND user_id = ? "
+                "AND (expires_at IS NULL OR expires_at > ?)",
+                (channel_id, user_id, now),
+            ).fetchone()
+        )
+        return Ban(*row) if row else None
+
+    async def put_ban(self, ban: Ban) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO bans (channel_id, user_id, reason, banned_by, "
+                "created_at, expires_at) VALUES (?,?,?,?,?,?)",
+                (
+                    ban.channel_id,
+                    ban.user_id,
+                    ban.reason,
+                    ban.banned_by,
+                    ban.created_at,
+                    ban.expires_at,
+                ),
+            )
+        )
+
+    async def delete_ban(self, channel_id: str, user_id: str, by: str, now: int) -> bool:
+        def delete(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "DELETE FROM bans WHERE channel_id = ? AND user_id = ?", (channel_id, user_id)
+            )
+            return cur.rowcount > 0
+
+        return await self._write(delete)
+
+    async def log_moderation(
+        self, channel_id: str, actor: str, action: str, target: str, detail: str, now: int
+    ) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO moderation_log (channel_id, actor, action, target, detail, "
+                "created_at) VALUES (?,?,?,?,?,?)",
+                (channel_id, actor, action, target, detail, now),
+            )
+        )
+
+    async def moderation_log(self, channel_id: str, limit: int) -> list[dict[str, object]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT actor, action, target, detail, created_at FROM moderation_log "
+                "WHERE channel_id = ? ORDER BY id DESC LIMIT ?",
+                (channel_id, limit),
+            ).fetchall()
+        )
+        keys = ("actor", "action", "target", "detail", "created_at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+@asynccontextmanager
+async def open_sqlite_store(data_dir: Path) -> AsyncIterator[SqliteStore]:
+    """Open (creating the folder, file and schema as needed) and run the writer."""
+
+    def open_file() -> SqliteStore:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return SqliteStore(data_dir / "trichat.db")
+
+    try:
+        store = await trio.to_thread.run_sync(open_file)
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreUnavailable(f"cannot open {data_dir / 'trichat.db'}: {exc}") from exc
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.run_writer)
+            try:
+                yield store
+            finally:
+                store._jobs_send.close()
+    finally:
+        store.close()

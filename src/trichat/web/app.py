@@ -1,0 +1,157 @@
+"""The quart-trio app: REST under /api/v1/chat, /metrics, /. JSON errors only:
+every failure is {"error": {"code", "message"}} with its status, never a trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from trichat.auth import Verifier
+from trichat.errors import AuthError, ClientError
+from trichat.models import Principal
+
+log = logging.getLogger("trichat.web")
+
+MAX_BODY = 64 * 1024
+_CLIENT_STATUS = {
+    "bad_request": 400,
+    "too_long": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_joined": 403,
+    "channel_full": 403,
+    "not_found": 404,
+    "rate_limited": 429,
+    "unavailable": 503,
+}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _HTTP_CODES.get(status, "error")
+        self.message = message
+        self.retry_after = retry_after
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def error_response(err: ApiError) -> Response:
+    headers = {}
+    if err.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(err.retry_after + 0.5)))
+    return json_response({"error": {"code": err.code, "message": err.message}}, err.status, headers)
+
+
+def authenticate(verifier: Verifier) -> Principal:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    token = value.strip() if scheme.lower() == "bearer" else request.args.get("token")
+    if not token:
+        raise ApiError(401, "a token is required (Authorization: Bearer <jwt>)")
+    try:
+        return verifier.verify(token)
+    except AuthError as exc:
+        raise ApiError(401, str(exc)) from None
+
+
+async def json_body() -> dict[str, Any]:
+    data = await request.get_data()
+    if not data:
+        raise ApiError(400, "a JSON object body is required")
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
+
+
+def create_app() -> QuartTrio:
+    app = QuartTrio("trichat")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
+
+    @app.errorhandler(ApiError)
+    async def _api_error(err: ApiError) -> Response:
+        return error_response(err)
+
+    @app.errorhandler(ClientError)
+    async def _client_error(err: ClientError) -> Response:
+        status = _CLIENT_STATUS.get(err.code, 400)
+        return error_response(ApiError(status, err.message, err.code, err.retry_after))
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(err: HTTPException) -> Response:
+        status = err.code or 500
+        return error_response(ApiError(status, err.description or err.name))
+
+    @app.errorhandler(Exception)
+    async def _unexpected(err: Exception) -> Response:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(ApiError(500, "internal error", "internal"))
+
+    return app
+
+
+class RejectWebSocket:
+    """ASGI wrapper: a WebSocket upgrade that reaches hypercorn (on a keep-alive
+    connection, or on a path that is not a WebSocket endpoint) is refused with a
+    clear HTTP answer instead of being half served."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        body = orjson.dumps(
+            {
+                "error": {
+                    "code": "bad_request",
+                    "message": "WebSocket upgrades are served on /ws and "
+                    "/api/v1/chat/channels/{id}/ws, on a new connection",
+                }
+            }
+        )
+        await receive()  # websocket.connect
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": 400,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})

@@ -1,0 +1,103 @@
+"""The outbox over a real socketpair: direct writes, queueing, overflow, draining."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+import trio
+
+from trichat.errors import SLOW_CONSUMER
+from trichat.outbox import Outbox
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def drain(sock: socket.socket) -> bytes:
+    sock.setblocking(False)
+    out = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except BlockingIOError:
+            return out
+        if not chunk:
+            return out
+        out += chunk
+
+
+async def test_direct_write_when_idle(pair: tuple[socket.socket, socket.socket]) -> None:
+    a, b = pair
+    box = Outbox(a.fileno(), limit=4)
+    box.offer(b"hello")
+    assert box.queued == 0 and drain(b) == b"hello"
+
+
+async def test_queue_keeps_order_and_writer_drains(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = pair
+    box = Outbox(a.fileno(), limit=1000)
+    frames = [bytes([65 + i % 26]) * 1000 for i in range(200)]
+    for f in frames:
+        box.offer(f)
+    assert box.queued > 0  # the kernel refused some
+    received = bytearray()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(box.run_writer, 5.0)
+        while len(received) < len(b"".join(frames)):
+            await trio.lowlevel.wait_readable(b)
+            received += drain(b)
+        nursery.cancel_scope.cancel()
+    assert bytes(received) == b"".join(frames)
+
+
+async def test_overflow_closes_with_1013_after_partial_frame(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = pair
+    box = Outbox(a.fileno(), limit=3)
+    for _ in range(50):
+        box.offer(b"z" * 1000)
+    assert box.closing is SLOW_CONSUMER
+    box.offer(b"ignored")  # nothing more is taken
+    received = bytearray()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(box.run_writer, 5.0)
+        while not received.endswith(b"slow consumer"):
+            await trio.lowlevel.wait_readable(b)
+            received += drain(b)
+    body = bytes(received).rstrip(b"z")
+    assert body.endswith(b"\x88\x0f\x03\xf5slow consumer")  # close frame, code 1013
+    assert set(bytes(received)[: len(received) - 17]) == {ord("z")}
+    assert len(received) % 1000 == 17  # whole frames only, then the close frame
+
+
+async def test_write_timeout(pair: tuple[socket.socket, socket.socket]) -> None:
+    a, _b = pair
+    box = Outbox(a.fileno(), limit=10_000)
+    while box.queued == 0:
+        box.offer(b"q" * 1000)
+    with pytest.raises(trio.TooSlowError):
+        await box.run_writer(0.2)
+
+
+async def test_peer_gone(pair: tuple[socket.socket, socket.socket]) -> None:
+    a, b = pair
+    b.close()
+    box = Outbox(a.fileno(), limit=10)
+    box.offer(b"x")
+    box.offer(b"y")
+    assert box.broken
+    with pytest.raises(trio.BrokenResourceError):
+        await box.run_writer(1.0)

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import trio
+
+from trichat.errors import Conflict
+from trichat.models import Ban, MessageDraft
+from trichat.store.sqlite import SqliteStore, open_sqlite_store
+
+
+def draft(channel_id: str, n: int, user: str = "u", message_id: str | None = None) -> MessageDraft:
+    return MessageDraft(
+        channel_id, message_id or f"m{n}", user, user, None, None, f"text {n}", "user", 1000 + n
+    )
+
+
+async def new_channel(store: SqliteStore, name: str = "c") -> str:
+    cid = str(uuid.uuid4())
+    await store.create_channel(
+        channel_id=cid,
+        name=name,
+        description="",
+        channel_type="public",
+        max_participants=None,
+        created_by="u",
+        now=1,
+    )
+    return cid
+
+
+async def test_concurrent_appends_are_gap_free_and_group_committed(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path) as store:
+        cid = await new_channel(store)
+        results = []
+
+        async def append(n: int) -> None:
+            results.append(await store.append(draft(cid, n, user=f"u{n % 7}")))
+
+        async with trio.open_nursery() as nursery:
+            for n in range(300):
+                nursery.start_soon(append, n)
+        seqs = sorted(r.message.seq for r in results)
+        assert seqs == list(range(1, 301))
+        assert store.batches < 300  # many appends shared a transaction
+        assert (await store.get_channel(cid)).last_seq == 300  # type: ignore[union-attr]
+
+
+async def test_dedupe_returns_the_first(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path) as store:
+        cid = await new_channel(store)
+        first = await store.append(draft(cid, 1, message_id="same"))
+        again = await store.append(draft(cid, 2, message_id="same"))
+        other_user = await store.append(draft(cid, 3, user="v", message_id="same"))
+        assert not first.duplicate and again.duplicate
+        assert again.message == first.message
+        assert other_user.message.seq == 2
+
+
+async def test_paging_before_after_and_deleted(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path) as store:
+        cid = await new_channel(store)
+        for n in range(10):
+            await store.append(draft(cid, n))
+        assert [m.seq for m in await store.messages(cid, limit=3)] == [8, 9, 10]
+        assert [m.seq for m in await store.messages(cid, before=8, limit=3)] == [5, 6, 7]
+        assert [m.seq for m in await store.messages(cid, after=2, limit=3)] == [3, 4, 5]
+        deleted = await store.delete_message(cid, 4, now=5)
+        assert deleted is not None and deleted.seq == 4
+        assert [m.seq for m in await store.messages(cid, after=2, limit=3)] == [3, 5, 6]
+        with_deleted = await store.messages(cid, after=3, limit=1, include_deleted=True)
+        assert with_deleted[0].seq == 4 and with_deleted[0].deleted
+
+
+async def test_append_to_unknown_channel_fails_alone(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path) as store:
+        cid = await new_channel(store)
+        outcomes: dict[str, object] = {}
+
+        async def bad() -> None:
+            try:
+                await store.append(draft(str(uuid.uuid4()), 1))
+            except LookupError as exc:
+                outcomes["bad"] = exc
+
+        async def good() -> None:
+            outcomes["good"] = await store.append(draft(cid, 1))
+
+        async with trio.open_nursery() as nursery:  # likely one batch: one job fails
+            nursery.start_soon(bad)
+            nursery.start_soon(good)
+        assert isinstance(outcomes["bad"], LookupError)
+        assert outcomes["good"].message.seq == 1  # type: ignore[attr-defined]
+
+
+async def test_channel_names_unique_and_listing(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path) as store:
+        pub = await new_channel(store, "pub")
+        with pytest.raises(Conflict):
+            await new_channel(store, "pub")
+        priv = str(uuid.uuid4())
+        await store.create_channel(
+            channel_id=priv,
+            name="priv",
+            description="",
+            channel_type="private",
+            max_participants=None,
+            created_by="owner",
+            now=2,
+        )
+        seen, total = await store.list_channels(
+            user_id="x", see_all=False, channel_type=None, limit=10, offset=0
+        )
+        assert [c.id for c in seen] == [pub] and total == 1
+        await store.set_member(priv, "x", True, "owner", 3)
+        seen, total = await store.list_channels(
+            user_id="x", see_all=False, channel_type=None, limit=10, offset=0
+        )
+        assert total == 2 and await store.is_member(priv, "x")
+        _, total = await store.list_channels(
+            user_id="y", see_all=True, channel_type="private", limit=10, offset=0
+        )
+        assert total == 1
+
+
+async def test_bans_expire(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path) as store:
+        cid = await new_channel(store)
+        await store.put_ban(Ban(cid, "m", "spam", "admin", 100, expires_at=200))
+        assert (await store.get_ban(cid, "m", 150)) is not None
+        assert (await store.get_ban(cid, "m", 200)) is None
+        await store.put_ban(Ban(cid, "m", "again", "admin", 300, expires_at=None))
+        assert (await store.get_ban(cid, "m", 10**12)) is not None
+        assert await store.delete_ban(cid, "m", "admin", 400)
+        assert (await store.get_ban(cid, "m", 500)) is None
+
+
+async def test_data_survives_reopen(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path) as store:
+        cid = await new_channel(store)
+        await store.append(draft(cid, 1))
+    async with open_sqlite_store(tmp_path) as store:
+        assert (await store.get_channel(cid)).last_seq == 1  # type: ignore[union-attr]
+        assert (await store.append(draft(cid, 2))).message.seq == 2

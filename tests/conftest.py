@@ -1,0 +1,87 @@
+"""Fixtures: a real trichat server in the test's nursery, on a free port."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from trichat.auth import mint
+from trichat.config import Settings
+from trichat.server import ServerHandle, serve
+
+SECRET = "test-secret-of-sufficient-length-for-hs256"
+
+
+def test_settings(data_dir: Path, **overrides: Any) -> Settings:
+    base = Settings(
+        host="127.0.0.1",
+        port=0,
+        data_dir=data_dir,
+        jwt_secret=SECRET,
+        instance_id="test",
+        shutdown_grace=3.0,
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+class Running:
+    """A started server plus conveniences for tests."""
+
+    def __init__(self, handle: ServerHandle, done: trio.Event) -> None:
+        self.handle = handle
+        self.port = handle.port
+        self.done = done
+
+    @property
+    def general(self) -> str:
+        return self.handle.general_id
+
+    def token(self, user: str, **kwargs: Any) -> str:
+        return mint(SECRET, user, **kwargs)
+
+    def ws_url(self, user: str, path: str = "/ws", **kwargs: Any) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}?token={self.token(user, **kwargs)}"
+
+    async def stop(self) -> None:
+        self.handle.stop()
+        with trio.fail_after(10):
+            await self.done.wait()
+
+
+StartServer = Callable[..., Awaitable[Running]]
+
+
+@pytest.fixture
+async def start_server(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[StartServer]:
+    """Start a server with settings overrides; stopped at the end of the test."""
+    running: list[Running] = []
+
+    async def start(data_dir: Path | None = None, **overrides: Any) -> Running:
+        settings = test_settings(data_dir or tmp_path / "data", **overrides)
+        done = trio.Event()
+
+        async def run(task_status: trio.TaskStatus[ServerHandle]) -> None:
+            try:
+                await serve(settings, task_status=task_status)
+            finally:
+                done.set()
+
+        handle = await nursery.start(run)
+        server = Running(handle, done)
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        if not server.done.is_set():
+            await server.stop()
+
+
+@pytest.fixture
+async def server(start_server: StartServer) -> Running:
+    return await start_server()
