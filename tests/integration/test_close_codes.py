@@ -55,6 +55,17 @@ async def test_expiry_closes_4001_after_refresh_needed(server: Running) -> None:
         assert await _closed_code(alice) == 4001
 
 
+async def test_refresh_keeps_an_expiring_connection_open(server: Running) -> None:
+    async with ws_connect(server.ws_url("alice", ttl=2)) as alice:
+        await alice.expect("refresh_needed")
+        await alice.send(type="refresh", token=server.token("alice", ttl=3600))
+        await alice.expect("refreshed")
+        await alice.join(server.general)
+        await trio.sleep(2.5)  # time must pass: past the first token's expiry
+        ack = await alice.say(server.general, "still signed in")
+        assert ack["seq"] == 1
+
+
 async def test_shutdown_closes_1001(server: Running) -> None:
     async with ws_connect(server.ws_url("alice")) as alice:
         await alice.join(server.general)
