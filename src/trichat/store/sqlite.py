@@ -6,12 +6,20 @@ SAVEPOINT, so one failing job spoils nothing else), then one COMMIT — group co
 and only then is each caller answered. So an `append` returns after its message is
 durable, and a burst of appends costs one fsync. Reads use a second connection
 (WAL lets it read while the writer writes).
+
+Checkpoints (copying the WAL back into the database file) never run inside a
+commit: the writer's connection has `wal_autocheckpoint=0`, and a checkpointer task
+runs `wal_checkpoint(PASSIVE)` on a third connection every `CHECKPOINT_EVERY`
+seconds. Measured: an automatic checkpoint inside a commit stalled that commit, and
+every append queued behind it, for up to 317 ms (fan-out p99 300 ms at 45 msg/s).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -23,8 +31,10 @@ from trichat.errors import Conflict, StoreUnavailable
 from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft
 
 T = TypeVar("T")
+log = logging.getLogger("trichat.store.sqlite")
 
 MAX_BATCH = 512
+CHECKPOINT_EVERY = 1.0  # seconds
 _CHANNEL_COLS = (
     "id, name, description, channel_type, max_participants, is_active, created_by, "
     "created_at, updated_at, last_seq"
@@ -79,9 +89,11 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_conn = _connect(path)
+        self._writer_conn.execute("PRAGMA wal_autocheckpoint=0")
         schema = resources.files("trichat.store").joinpath("sqlite_schema.sql").read_text()
         self._writer_conn.executescript(schema)
         self._reader_conn = _connect(path)
+        self._checkpoint_conn = _connect(path)
         self._read_limiter = trio.CapacityLimiter(1)
         self._jobs_send, self._jobs_recv = trio.open_memory_channel[_Job](4096)
         self.batches = 0  # statistics: transactions committed
@@ -143,9 +155,27 @@ class SqliteStore:
             for job in batch:
                 job.done.set()
 
+    async def run_checkpointer(self) -> None:
+        """Checkpoint the WAL in the background, never inside a commit."""
+        written = -1
+        while True:
+            await trio.sleep(CHECKPOINT_EVERY)
+            if self.batches == written:
+                continue
+            written = self.batches
+            try:
+                await trio.to_thread.run_sync(
+                    self._checkpoint_conn.execute, "PRAGMA wal_checkpoint(PASSIVE)"
+                )
+            except sqlite3.Error as exc:
+                log.warning("sqlite checkpoint failed: %s", exc)
+
     def close(self) -> None:
-        self._writer_conn.close()
-        self._reader_conn.close()
+        for conn in (self._writer_conn, self._reader_conn, self._checkpoint_conn):
+            with contextlib.suppress(sqlite3.Error):
+                if conn is self._writer_conn:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.close()
 
     # ---- the Store interface ---------------------------------------------------
 
@@ -459,9 +489,17 @@ async def open_sqlite_store(data_dir: Path) -> AsyncIterator[SqliteStore]:
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(store.run_writer)
+            checkpoints = trio.CancelScope()
+            nursery.start_soon(_run_in, checkpoints, store.run_checkpointer)
             try:
                 yield store
             finally:
-                store._jobs_send.close()
+                store._jobs_send.close()  # the writer finishes what is queued, then ends
+                checkpoints.cancel()
     finally:
         store.close()
+
+
+async def _run_in(scope: trio.CancelScope, fn: Callable[[], Awaitable[None]]) -> None:
+    with scope:
+        await fn()
