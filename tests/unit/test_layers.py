@@ -1,0 +1,69 @@
+"""The layering of docs/architecture.md, checked on the import statements."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).parents[2] / "src" / "trichat"
+
+
+def imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def modules(pattern: str) -> list[Path]:
+    found = sorted(SRC.glob(pattern))
+    assert found, pattern
+    return found
+
+
+def test_protocol_is_sans_io() -> None:
+    for path in modules("protocol/*.py"):
+        bad = {n for n in imports(path) if n.split(".")[0] in {"trio", "trio_asyncio", "socket"}}
+        assert not bad, f"{path.name} imports {bad}"
+
+
+def test_lower_layers_do_not_import_higher_ones() -> None:
+    higher = {
+        "trichat.hub",
+        "trichat.connection",
+        "trichat.service",
+        "trichat.frontdoor",
+        "trichat.server",
+        "trichat.cli",
+        "trichat.web",
+    }
+    for pattern in (
+        "protocol/*.py",
+        "store/*.py",
+        "broker/*.py",
+        "config.py",
+        "models.py",
+        "errors.py",
+        "auth.py",
+    ):
+        for path in modules(pattern):
+            bad = {n for n in imports(path) if any(n == h or n.startswith(h + ".") for h in higher)}
+            assert not bad, f"{path.relative_to(SRC)} imports {bad}"
+
+
+def test_drivers_stay_in_their_modules() -> None:
+    owners = {
+        "trio_asyncio": {"aio.py"},
+        "redis": {"broker/redis.py"},
+        "asyncpg": {"store/postgres.py"},
+        "sqlite3": {"store/sqlite.py"},
+        "hypercorn": {"hyper.py", "server.py"},
+    }
+    for path in SRC.rglob("*.py"):
+        rel = str(path.relative_to(SRC))
+        for name in imports(path):
+            owner = owners.get(name.split(".")[0])
+            assert owner is None or rel in owner, f"{rel} imports {name}"
