@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,22 @@ class Running:
 StartServer = Callable[..., Awaitable[Running]]
 
 
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.fixture
 async def start_server(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[StartServer]:
-    """Start a server with settings overrides; stopped at the end of the test."""
+    """Start a server with settings overrides; stopped at the end of the test, which
+    fails if the server logged an error (a crash in a handler, an ASGI error...)."""
     running: list[Running] = []
+    errors = _Errors()
+    logging.getLogger().addHandler(errors)
 
     async def start(data_dir: Path | None = None, **overrides: Any) -> Running:
         settings = test_settings(data_dir or tmp_path / "data", **overrides)
@@ -76,10 +89,15 @@ async def start_server(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[S
         running.append(server)
         return server
 
-    yield start
-    for server in running:
-        if not server.done.is_set():
-            await server.stop()
+    try:
+        yield start
+        for server in running:
+            if not server.done.is_set():
+                await server.stop()
+    finally:
+        logging.getLogger().removeHandler(errors)
+    logged = [f"{r.name}: {r.getMessage()}\n{r.exc_text or ''}" for r in errors.records]
+    assert not logged, "the server logged errors:\n" + "\n".join(logged)
 
 
 @pytest.fixture

@@ -148,7 +148,8 @@ class Supervisor:
             if self.reorder.overfull:
                 self.resync = True
         elif kind == KICK:
-            self._remove(lambda m: m.user_id == event.user_id, "banned")
+            reason = event.payload.decode() or "banned"
+            self._remove(lambda m: m.user_id == event.user_id, reason)
         elif kind == CLOSED:
             self._remove(lambda m: True, "channel_closed")
         elif kind != RESYNC:

@@ -44,6 +44,7 @@ class ServerHandle:
     store: Store
     sessions: Sessions
     metrics: Metrics
+    service: ChatService
     stop_requested: trio.Event = field(default_factory=trio.Event)
     general_id: str = ""
 
@@ -117,7 +118,9 @@ async def serve(
         door = FrontDoor(settings, verifier, service, hub, sessions, metrics, gate)
         listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
         port = listeners[0].socket.getsockname()[1]
-        handle = ServerHandle(port, settings, store, sessions, metrics, general_id=general_id)
+        handle = ServerHandle(
+            port, settings, store, sessions, metrics, service, general_id=general_id
+        )
         async with trio.open_nursery() as root:
             await root.start(hub.run)
             await root.start(gate.run)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from trichat.broker.base import MESSAGE, PRESENCE, TYPING, Broker, Event
+from trichat.broker.base import CLOSED, DELETED, KICK, MESSAGE, PRESENCE, TYPING, Broker, Event
 from trichat.config import Settings
 from trichat.errors import (
     CHANNEL_FULL,
@@ -22,20 +23,30 @@ from trichat.errors import (
 from trichat.metrics import Metrics
 from trichat.models import (
     PRIVATE,
+    SYSTEM,
     USER,
     AppendResult,
+    Ban,
     Channel,
+    Message,
     MessageDraft,
     PresenceEntry,
     Principal,
     now_ms,
 )
-from trichat.protocol.frames import check_content, encode_message, encode_presence, encode_typing
+from trichat.protocol.frames import (
+    check_content,
+    encode_deleted,
+    encode_message,
+    encode_presence,
+    encode_typing,
+)
 from trichat.store.base import Store
 
 log = logging.getLogger("trichat.service")
 
 TYPING_INTERVAL = 2.0
+PATCH_PER_MINUTE = 10
 
 
 def valid_uuid(text: str) -> bool:
@@ -52,6 +63,7 @@ class ChatService:
     store: Store
     broker: Broker
     metrics: Metrics
+    clock: Callable[[], int] = field(default=now_ms)  # epoch ms; tests move it for bans
 
     async def _store_call(self, coro):  # type: ignore[no-untyped-def]
         try:
@@ -88,7 +100,7 @@ class ChatService:
             raise ClientError(
                 FORBIDDEN, "this channel is private: members only", channel_id=channel_id
             )
-        ban = await self._store_call(self.store.get_ban(channel_id, who.user_id, now_ms()))
+        ban = await self._store_call(self.store.get_ban(channel_id, who.user_id, self.clock()))
         if ban is not None:
             raise ClientError(FORBIDDEN, "you are banned from this channel", channel_id=channel_id)
         if channel.max_participants is not None:
@@ -173,3 +185,133 @@ class ChatService:
         if await self.broker.presence_leave(channel_id, who.user_id, conn_key):
             payload = encode_presence(channel_id, who.user_id, who.username, "left", now_ms())
             await self.publish(Event(PRESENCE, channel_id, payload=payload, user_id=who.user_id))
+
+    # ---- moderation and channel management (REST) ----------------------------------
+
+    def _must_manage(self, who: Principal, channel: Channel) -> None:
+        if not (who.is_admin or channel.created_by == who.user_id):
+            raise ClientError(
+                FORBIDDEN,
+                "only the channel's creator or an admin may do this",
+                channel_id=channel.id,
+            )
+
+    async def managed_channel(self, who: Principal, channel_id: str) -> Channel:
+        channel = await self.visible_channel(who, channel_id)
+        self._must_manage(who, channel)
+        return channel
+
+    async def update_channel(
+        self, who: Principal, channel_id: str, changes: dict[str, object]
+    ) -> Channel:
+        channel = await self.managed_channel(who, channel_id)
+        wait = await self.broker.rate_limit(f"patch:{who.user_id}", PATCH_PER_MINUTE, 60.0)
+        if wait > 0:
+            raise ClientError(
+                RATE_LIMITED,
+                f"at most {PATCH_PER_MINUTE} channel changes a minute",
+                retry_after=wait,
+            )
+        updated = await self._store_call(
+            self.store.update_channel(channel_id, changes, self.clock())
+        )
+        assert updated is not None
+        if channel.is_active and not updated.is_active:
+            await self.publish(Event(CLOSED, channel_id))
+        await self._log(channel_id, who, "update_channel", "", _describe(changes))
+        return updated  # type: ignore[no-any-return]
+
+    async def post(
+        self,
+        who: Principal,
+        channel_id: str,
+        content: str,
+        message_id: str | None,
+        kind: str,
+    ) -> AppendResult:
+        """A message over REST: the poster must be allowed to join the channel."""
+        if kind == SYSTEM and not who.is_admin:
+            raise ClientError(
+                FORBIDDEN, "only admins may post system messages", channel_id=channel_id
+            )
+        channel = await self.channel(channel_id)
+        if channel is None or not channel.is_active:
+            raise ClientError(NOT_FOUND, "no such channel", channel_id=channel_id)
+        if not await self.may_see(who, channel):
+            raise ClientError(NOT_FOUND, "no such channel", channel_id=channel_id)
+        if await self._store_call(self.store.get_ban(channel_id, who.user_id, self.clock())):
+            raise ClientError(FORBIDDEN, "you are banned from this channel", channel_id=channel_id)
+        return await self.send(who, channel_id, content, message_id, kind)
+
+    async def delete_message(self, who: Principal, channel_id: str, seq: int) -> Message:
+        channel = await self.visible_channel(who, channel_id)
+        msg = await self._store_call(self.store.get_message(channel_id, seq))
+        if msg is None or msg.deleted:
+            raise ClientError(NOT_FOUND, "no such message", channel_id=channel_id)
+        if msg.user_id != who.user_id:
+            self._must_manage(who, channel)
+        await self._store_call(self.store.delete_message(channel_id, seq, self.clock()))
+        await self.publish(Event(DELETED, channel_id, payload=encode_deleted(channel_id, seq)))
+        if msg.user_id != who.user_id:
+            await self._log(channel_id, who, "delete_message", msg.user_id, f"seq={seq}")
+        return msg  # type: ignore[no-any-return]
+
+    async def set_member(
+        self, who: Principal, channel_id: str, user_id: str, present: bool
+    ) -> None:
+        await self.managed_channel(who, channel_id)
+        await self._store_call(
+            self.store.set_member(channel_id, user_id, present, who.user_id, self.clock())
+        )
+        if not present:  # a removed member of a private channel leaves it at once
+            channel = await self.channel(channel_id)
+            if channel is not None and channel.channel_type == PRIVATE:
+                await self.publish(Event(KICK, channel_id, user_id=user_id, payload=b"removed"))
+        await self._log(channel_id, who, "add_member" if present else "remove_member", user_id, "")
+
+    async def ban(
+        self,
+        who: Principal,
+        channel_id: str,
+        user_id: str,
+        reason: str,
+        duration_seconds: int | None,
+    ) -> Ban:
+        await self.managed_channel(who, channel_id)
+        if user_id == who.user_id:
+            raise ClientError(BAD_REQUEST_CODE, "you cannot ban yourself", channel_id=channel_id)
+        now = self.clock()
+        expires = None if duration_seconds is None else now + duration_seconds * 1000
+        ban = Ban(channel_id, user_id, reason, who.user_id, now, expires)
+        await self._store_call(self.store.put_ban(ban))
+        await self.publish(Event(KICK, channel_id, user_id=user_id, payload=b"banned"))
+        await self._log(
+            channel_id,
+            who,
+            "ban",
+            user_id,
+            f"{reason} (for {duration_seconds} s)" if duration_seconds else reason,
+        )
+        return ban
+
+    async def unban(self, who: Principal, channel_id: str, user_id: str) -> bool:
+        await self.managed_channel(who, channel_id)
+        existed = await self._store_call(
+            self.store.delete_ban(channel_id, user_id, who.user_id, self.clock())
+        )
+        await self._log(channel_id, who, "unban", user_id, "")
+        return existed  # type: ignore[no-any-return]
+
+    async def _log(
+        self, channel_id: str, who: Principal, action: str, target: str, detail: str
+    ) -> None:
+        await self._store_call(
+            self.store.log_moderation(channel_id, who.user_id, action, target, detail, self.clock())
+        )
+
+
+BAD_REQUEST_CODE = "bad_request"
+
+
+def _describe(changes: dict[str, object]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in sorted(changes.items()))

@@ -62,5 +62,8 @@ class Broker(Protocol):
 
     async def presence(self, channel_id: str) -> list[PresenceEntry]: ...
 
+    async def presence_counts(self) -> dict[str, int]:
+        """Users online per channel, across the cluster (channels with nobody left out)."""
+
     async def rate_limit(self, key: str, capacity: int, period: float) -> float:
         """Spend one token of the bucket `key`: 0.0 if allowed, else seconds to wait."""

@@ -69,6 +69,9 @@ class MemoryBroker:
     async def presence(self, channel_id: str) -> list[PresenceEntry]:
         return [entry for entry, _ in self._presence.get(channel_id, {}).values()]
 
+    async def presence_counts(self) -> dict[str, int]:
+        return {cid: len(users) for cid, users in self._presence.items()}
+
     async def rate_limit(self, key: str, capacity: int, period: float) -> float:
         now = trio.current_time()
         bucket = self._buckets.get(key)

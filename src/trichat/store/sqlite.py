@@ -282,7 +282,10 @@ class SqliteStore:
                 f"SELECT {_CHANNEL_COLS} FROM channels WHERE id = ?", (channel_id,)
             ).fetchone()
 
-        row = await self._write(update)
+        try:
+            row = await self._write(update)
+        except sqlite3.IntegrityError:
+            raise Conflict(f"a channel named {changes.get('name')!r} exists already") from None
         return _channel(row) if row else None
 
     async def append(self, draft: MessageDraft) -> AppendResult:

@@ -112,7 +112,11 @@ def create_app() -> QuartTrio:
     @app.errorhandler(HTTPException)
     async def _http_error(err: HTTPException) -> Response:
         status = err.code or 500
-        return error_response(ApiError(status, err.description or err.name))
+        response = error_response(ApiError(status, err.description or err.name))
+        allowed = getattr(err, "valid_methods", None)
+        if status == 405 and allowed:
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
 
     @app.errorhandler(Exception)
     async def _unexpected(err: Exception) -> Response:

@@ -1,4 +1,4 @@
-"""REST routes under /api/v1/chat (SPEC §4), plus /metrics and /."""
+"""REST routes under /api/v1/chat (SPEC §4), /metrics, /openapi.json and /."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import trio
-from quart import Response, request
+from quart import Response
 from quart_trio import QuartTrio
 
+from trichat import __version__
 from trichat.auth import Verifier
 from trichat.broker.base import Broker
 from trichat.config import Settings
@@ -17,16 +18,15 @@ from trichat.connection import Sessions
 from trichat.errors import Conflict, StoreUnavailable
 from trichat.hub import Hub
 from trichat.metrics import Metrics
-from trichat.models import CHANNEL_TYPES, PUBLIC, Channel, Message, now_ms, rfc3339
+from trichat.models import PUBLIC, USER, Ban, Channel, Message, Principal, rfc3339
 from trichat.protocol.frames import message_payload
 from trichat.service import ChatService, valid_uuid
-from trichat.web.app import ApiError, authenticate, json_body, json_response
+from trichat.web import schemas as S
+from trichat.web.api import Api
+from trichat.web.app import ApiError, json_response
 
 PREFIX = "/api/v1/chat"
 CREATE_PER_MINUTE = 10
-MAX_NAME = 100
-MAX_DESCRIPTION = 1000
-MAX_PARTICIPANTS = 1_000_000
 
 
 @dataclass
@@ -62,62 +62,45 @@ def message_json(msg: Message) -> dict[str, Any]:
     return body
 
 
-def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be an integer") from None
-    if not low <= value <= high:
-        raise ApiError(400, f"{name} must be between {low} and {high}")
-    return value
+def ban_json(ban: Ban) -> dict[str, Any]:
+    return {
+        "channel_id": ban.channel_id,
+        "user_id": ban.user_id,
+        "reason": ban.reason,
+        "banned_by": ban.banned_by,
+        "created_at": rfc3339(ban.created_at),
+        "expires_at": None if ban.expires_at is None else rfc3339(ban.expires_at),
+    }
 
 
-def _check_fields(body: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
+def _uuid(channel_id: str) -> str:
+    if not valid_uuid(channel_id):
+        raise ApiError(400, "channel id must be a UUID")
+    return channel_id
 
 
-def _text_field(body: dict[str, Any], name: str, max_len: int, *, required: bool) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise ApiError(400, f"{name} is required")
-        return None
-    if not isinstance(value, str):
-        raise ApiError(400, f"{name} must be a string")
-    value = value.strip()
-    if required and not value:
-        raise ApiError(400, f"{name} must not be empty")
-    if len(value) > max_len:
-        raise ApiError(400, f"{name} must be at most {max_len} characters")
-    return value
+def _user(user_id: str) -> str:
+    if not 0 < len(user_id) <= 128:
+        raise ApiError(400, "user id must be 1..128 characters")
+    return user_id
 
 
-def _max_participants(body: dict[str, Any]) -> int | None:
-    value = body.get("max_participants")
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PARTICIPANTS:
-        raise ApiError(400, f"max_participants must be an integer 1..{MAX_PARTICIPANTS} or null")
-    return value
-
-
-def register(app: QuartTrio, deps: Deps) -> None:
+def register(app: QuartTrio, deps: Deps) -> Api:
     service, store, broker = deps.service, deps.service.store, deps.broker
+    api = Api(app, deps.verifier)
+    api.add_models(*S.ALL)
+    route = api.route
 
     async def online(channel_id: str) -> int:
         return len(await broker.presence(channel_id))
 
-    async def visible(channel_id: str) -> Channel:
-        if not valid_uuid(channel_id):
-            raise ApiError(400, "channel id must be a UUID")
-        return await service.visible_channel(authenticate(deps.verifier), channel_id)
-
-    @app.get(f"{PREFIX}/health")
+    @route(
+        "GET",
+        f"{PREFIX}/health",
+        summary="Liveness and dependencies (public)",
+        responses={200: S.Health, 503: S.Health},
+        auth=False,
+    )
     async def health() -> Response:
         store_ok = True
         try:
@@ -127,9 +110,8 @@ def register(app: QuartTrio, deps: Deps) -> None:
             store_ok = False
         deps.metrics.store_up.set(1 if store_ok else 0)
         deps.metrics.broker_up.set(1 if broker.healthy else 0)
-        status = "ok" if store_ok and broker.healthy else "degraded"
         body = {
-            "status": status,
+            "status": "ok" if store_ok and broker.healthy else "degraded",
             "connections": len(deps.sessions.open),
             "channels": deps.hub.channels_active,
             "broker": "ok" if broker.healthy else "down",
@@ -138,64 +120,125 @@ def register(app: QuartTrio, deps: Deps) -> None:
         }
         return json_response(body, 200 if store_ok else 503)
 
-    @app.post(f"{PREFIX}/channels")
-    async def create_channel() -> Response:
-        who = authenticate(deps.verifier)
-        body = await json_body()
-        _check_fields(body, {"name", "description", "channel_type", "max_participants"})
-        name = _text_field(body, "name", MAX_NAME, required=True)
-        description = _text_field(body, "description", MAX_DESCRIPTION, required=False) or ""
-        channel_type = body.get("channel_type", PUBLIC)
-        if channel_type not in CHANNEL_TYPES:
-            raise ApiError(400, "channel_type must be 'public' or 'private'")
-        max_participants = _max_participants(body)
+    @route(
+        "GET",
+        f"{PREFIX}/stats",
+        summary="Connections per channel (admin)",
+        responses={200: S.Stats},
+        errors=(403,),
+    )
+    async def stats(who: Principal) -> Response:
+        if not who.is_admin:
+            raise ApiError(403, "admins only")
+        counts = await broker.presence_counts()
+        local = deps.hub.local_counts()
+        channels = [
+            {"channel_id": cid, "connections": n, "users_online": counts.get(cid, 0)}
+            for cid, n in sorted(local.items())
+        ]
+        return json_response(
+            {
+                "instance": deps.settings.instance_id,
+                "connections": len(deps.sessions.open),
+                "channels_active": len(local),
+                "channels": channels,
+                "cluster": {
+                    "users_online": sum(counts.values()),
+                    "channels_with_users": len(counts),
+                },
+            }
+        )
+
+    @route(
+        "POST",
+        f"{PREFIX}/channels",
+        summary="Create a channel (10 a minute per user)",
+        body=S.ChannelCreate,
+        responses={201: S.Channel},
+        errors=(409, 429),
+    )
+    async def create_channel(who: Principal, body: dict[str, Any]) -> Response:
+        name = body["name"].strip()
+        if not name:
+            raise ApiError(400, "name must not be blank")
         wait = await broker.rate_limit(f"create:{who.user_id}", CREATE_PER_MINUTE, 60.0)
         if wait > 0:
             raise ApiError(429, f"at most {CREATE_PER_MINUTE} channels a minute", retry_after=wait)
-        now = now_ms()
         try:
             channel = await store.create_channel(
                 channel_id=str(uuid.uuid4()),
-                name=name or "",
-                description=description,
-                channel_type=channel_type,
-                max_participants=max_participants,
+                name=name,
+                description=body.get("description", "").strip(),
+                channel_type=body.get("channel_type", PUBLIC),
+                max_participants=body.get("max_participants"),
                 created_by=who.user_id,
-                now=now,
+                now=service.clock(),
             )
         except Conflict as exc:
             raise ApiError(409, str(exc)) from None
         return json_response(channel_json(channel, 0), 201)
 
-    @app.get(f"{PREFIX}/channels")
-    async def list_channels() -> Response:
-        who = authenticate(deps.verifier)
-        limit = _int_arg("limit", 50, 1, 100)
-        offset = _int_arg("offset", 0, 0, 10**9)
-        channel_type = request.args.get("type")
-        if channel_type is not None and channel_type not in CHANNEL_TYPES:
-            raise ApiError(400, "type must be 'public' or 'private'")
+    @route(
+        "GET",
+        f"{PREFIX}/channels",
+        summary="Channels you may see, a page at a time",
+        query=S.ListChannelsQuery,
+        responses={200: S.ChannelList},
+    )
+    async def list_channels(who: Principal, query: dict[str, Any]) -> Response:
+        limit, offset = query.get("limit", 50), query.get("offset", 0)
         channels, total = await store.list_channels(
             user_id=who.user_id,
             see_all=who.is_admin,
-            channel_type=channel_type,
-            limit=limit or 50,
-            offset=offset or 0,
+            channel_type=query.get("type"),
+            limit=limit,
+            offset=offset,
         )
-        items = [channel_json(c, await online(c.id)) for c in channels]
+        counts = await broker.presence_counts()
+        items = [channel_json(c, counts.get(c.id, 0)) for c in channels]
         return json_response({"channels": items, "total": total, "limit": limit, "offset": offset})
 
-    @app.get(f"{PREFIX}/channels/<channel_id>")
-    async def get_channel(channel_id: str) -> Response:
-        channel = await visible(channel_id)
+    @route(
+        "GET",
+        f"{PREFIX}/channels/{{channel_id}}",
+        summary="One channel",
+        responses={200: S.Channel},
+        errors=(404,),
+    )
+    async def get_channel(who: Principal, channel_id: str) -> Response:
+        channel = await service.visible_channel(who, _uuid(channel_id))
         return json_response(channel_json(channel, await online(channel.id)))
 
-    @app.get(f"{PREFIX}/channels/<channel_id>/messages")
-    async def list_messages(channel_id: str) -> Response:
-        channel = await visible(channel_id)
-        limit = _int_arg("limit", 50, 1, 100) or 50
-        before = _int_arg("before", None, 0, 2**62)
-        after = _int_arg("after", None, 0, 2**62)
+    @route(
+        "PATCH",
+        f"{PREFIX}/channels/{{channel_id}}",
+        summary="Change a channel (creator or admin; 10 a minute)",
+        body=S.ChannelPatch,
+        responses={200: S.Channel},
+        errors=(403, 404, 409, 429),
+    )
+    async def patch_channel(who: Principal, channel_id: str, body: dict[str, Any]) -> Response:
+        if "name" in body:
+            body["name"] = body["name"].strip()
+            if not body["name"]:
+                raise ApiError(400, "name must not be blank")
+        try:
+            channel = await service.update_channel(who, _uuid(channel_id), body)
+        except Conflict as exc:
+            raise ApiError(409, str(exc)) from None
+        return json_response(channel_json(channel, await online(channel.id)))
+
+    @route(
+        "GET",
+        f"{PREFIX}/channels/{{channel_id}}/messages",
+        summary="History: `before` pages back from the newest, `after` forward",
+        query=S.MessagesQuery,
+        responses={200: S.MessageList},
+        errors=(404,),
+    )
+    async def list_messages(who: Principal, channel_id: str, query: dict[str, Any]) -> Response:
+        channel = await service.visible_channel(who, _uuid(channel_id))
+        limit, before, after = query.get("limit", 50), query.get("before"), query.get("after")
         if before is not None and after is not None:
             raise ApiError(400, "use either before or after, not both")
         rows = await store.messages(channel.id, before=before, after=after, limit=limit)
@@ -204,9 +247,49 @@ def register(app: QuartTrio, deps: Deps) -> None:
             cursor = rows[-1].seq if after is not None else rows[0].seq
         return json_response({"messages": [message_json(m) for m in rows], "next_cursor": cursor})
 
-    @app.get(f"{PREFIX}/channels/<channel_id>/presence")
-    async def presence(channel_id: str) -> Response:
-        channel = await visible(channel_id)
+    @route(
+        "POST",
+        f"{PREFIX}/channels/{{channel_id}}/messages",
+        summary="Post a message (same limits, dedupe and ack as the WebSocket)",
+        body=S.MessagePost,
+        responses={201: S.MessagePosted, 200: S.MessagePosted},
+        errors=(403, 404, 429, 503),
+    )
+    async def post_message(who: Principal, channel_id: str, body: dict[str, Any]) -> Response:
+        result = await service.post(
+            who, _uuid(channel_id), body["content"], body.get("message_id"), body.get("kind", USER)
+        )
+        msg = result.message
+        posted = {
+            "channel_id": msg.channel_id,
+            "message_id": msg.message_id,
+            "seq": msg.seq,
+            "timestamp": rfc3339(msg.created_at),
+        }
+        return json_response(posted, 200 if result.duplicate else 201)
+
+    @route(
+        "DELETE",
+        f"{PREFIX}/channels/{{channel_id}}/messages/{{seq}}",
+        summary="Delete a message (author, creator or admin)",
+        responses={204: None},
+        errors=(403, 404),
+    )
+    async def delete_message(who: Principal, channel_id: str, seq: str) -> Response:
+        if not seq.isdigit() or int(seq) > S.MAX_SEQ:
+            raise ApiError(400, "seq must be a non-negative integer")
+        await service.delete_message(who, _uuid(channel_id), int(seq))
+        return Response(b"", status=204)
+
+    @route(
+        "GET",
+        f"{PREFIX}/channels/{{channel_id}}/presence",
+        summary="Who is online in the channel, across all instances",
+        responses={200: S.Presence},
+        errors=(404,),
+    )
+    async def presence(who: Principal, channel_id: str) -> Response:
+        channel = await service.visible_channel(who, _uuid(channel_id))
         users = [
             {
                 "user_id": p.user_id,
@@ -218,15 +301,101 @@ def register(app: QuartTrio, deps: Deps) -> None:
         ]
         return json_response({"users": users})
 
-    @app.get("/metrics")
+    async def membership(who: Principal, channel_id: str, user_id: str, present: bool) -> Response:
+        await service.set_member(who, _uuid(channel_id), _user(user_id), present)
+        return json_response({"channel_id": channel_id, "user_id": user_id, "member": present})
+
+    @route(
+        "PUT",
+        f"{PREFIX}/channels/{{channel_id}}/members/{{user_id}}",
+        summary="Add a member (private channels; creator or admin)",
+        responses={200: S.Membership},
+        errors=(403, 404),
+    )
+    async def add_member(who: Principal, channel_id: str, user_id: str) -> Response:
+        return await membership(who, channel_id, user_id, True)
+
+    @route(
+        "DELETE",
+        f"{PREFIX}/channels/{{channel_id}}/members/{{user_id}}",
+        summary="Remove a member (their connections leave a private channel at once)",
+        responses={200: S.Membership},
+        errors=(403, 404),
+    )
+    async def remove_member(who: Principal, channel_id: str, user_id: str) -> Response:
+        return await membership(who, channel_id, user_id, False)
+
+    @route(
+        "PUT",
+        f"{PREFIX}/channels/{{channel_id}}/bans/{{user_id}}",
+        summary="Ban a user (creator or admin): their connections leave at once",
+        body=S.BanCreate,
+        responses={200: S.BanOut},
+        errors=(403, 404),
+    )
+    async def put_ban(
+        who: Principal, channel_id: str, user_id: str, body: dict[str, Any]
+    ) -> Response:
+        ban = await service.ban(
+            who,
+            _uuid(channel_id),
+            _user(user_id),
+            body.get("reason", ""),
+            body.get("duration_seconds"),
+        )
+        return json_response(ban_json(ban))
+
+    @route(
+        "DELETE",
+        f"{PREFIX}/channels/{{channel_id}}/bans/{{user_id}}",
+        summary="Lift a ban (creator or admin)",
+        responses={204: None},
+        errors=(403, 404),
+    )
+    async def delete_ban(who: Principal, channel_id: str, user_id: str) -> Response:
+        if not await service.unban(who, _uuid(channel_id), _user(user_id)):
+            raise ApiError(404, "no such ban")
+        return Response(b"", status=204)
+
+    @route(
+        "GET",
+        f"{PREFIX}/channels/{{channel_id}}/moderation",
+        summary="The channel's moderation log, newest first (creator or admin)",
+        responses={200: S.ModerationLog},
+        errors=(403, 404),
+    )
+    async def moderation(who: Principal, channel_id: str) -> Response:
+        await service.managed_channel(who, _uuid(channel_id))
+        entries = await store.moderation_log(channel_id, 200)
+        for entry in entries:
+            entry["created_at"] = rfc3339(int(entry["created_at"]))  # type: ignore[call-overload]
+        return json_response({"entries": entries})
+
+    @route(
+        "GET",
+        "/metrics",
+        summary="Prometheus metrics (text format)",
+        responses={200: None},
+        auth=False,
+        content_type="text/plain",
+    )
     async def metrics() -> Response:
         body = await trio.to_thread.run_sync(deps.metrics.render)
         return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")
+
+    document = api.openapi(title="trichat", version=__version__)
+
+    @app.get("/openapi.json")
+    async def openapi() -> Response:
+        return json_response(document)
 
     @app.get("/")
     async def index() -> Response:
         return Response(
             "<!doctype html><title>trichat</title><p>trichat is running. WebSocket: "
-            "<code>/ws</code>; REST: <code>/api/v1/chat</code>.</p>",
+            "<code>/ws</code>; REST: <code>/api/v1/chat</code>; "
+            "<a href='/openapi.json'>OpenAPI</a>.</p>",
             content_type="text/html; charset=utf-8",
         )
+
+    return api

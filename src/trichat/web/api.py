@@ -1,0 +1,163 @@
+"""A tiny route registry over Quart: each route declares its body, query and
+responses as `Model`s; the registry validates requests with them and builds the
+OpenAPI document from the very same declarations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from trichat.auth import Verifier
+from trichat.web.app import authenticate, json_body
+from trichat.web.schema import Model
+
+ERROR_TEXT = {
+    400: "invalid input (validation, bad UUID, bad JSON)",
+    401: "missing, malformed or expired token",
+    403: "not allowed",
+    404: "no such resource (or not visible to you)",
+    409: "conflict with existing data",
+    413: "body too large",
+    429: "rate limited (see Retry-After)",
+    503: "the store is unavailable",
+}
+
+
+PATH_PARAMS: dict[str, dict[str, Any]] = {
+    "channel_id": {"type": "string", "format": "uuid"},
+    "seq": {"type": "integer", "minimum": 0, "maximum": 2**62},
+    "user_id": {"type": "string", "minLength": 1, "maxLength": 128},
+}
+
+
+@dataclass
+class Route:
+    method: str
+    path: str
+    summary: str
+    handler: Callable[..., Awaitable[Response]]
+    body: Model | None = None
+    query: Model | None = None
+    responses: dict[int, Model | None] = field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+    auth: bool = True
+    content_type: str = "application/json"
+
+
+class Api:
+    def __init__(self, app: QuartTrio, verifier: Verifier) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.routes: list[Route] = []
+        self.models: dict[str, Model] = {}
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        body: Model | None = None,
+        query: Model | None = None,
+        responses: dict[int, Model | None],
+        errors: tuple[int, ...] = (),
+        auth: bool = True,
+        content_type: str = "application/json",
+    ) -> Callable[[Callable[..., Awaitable[Response]]], Callable[..., Awaitable[Response]]]:
+        def register(fn: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+            route = Route(
+                method, path, summary, fn, body, query, responses, errors, auth, content_type
+            )
+            self.routes.append(route)
+
+            async def view(**params: str) -> Response:
+                kwargs: dict[str, Any] = dict(params)
+                if route.auth:
+                    kwargs["who"] = authenticate(self.verifier)
+                if route.query is not None:
+                    kwargs["query"] = route.query.parse_query(request.args)
+                if route.body is not None:
+                    kwargs["body"] = route.body.parse(await json_body())
+                return await fn(**kwargs)
+
+            quart_path = re.sub(r"\{(\w+)\}", r"<\1>", path)
+            self.app.add_url_rule(
+                quart_path, endpoint=f"{method} {path}", view_func=view, methods=[method]
+            )
+            return fn
+
+        return register
+
+    def add_models(self, *models: Model) -> None:
+        for model in models:
+            self.models[model.name] = model
+
+    def openapi(self, *, title: str, version: str) -> dict[str, Any]:
+        paths: dict[str, dict[str, Any]] = {}
+        for route in self.routes:
+            op: dict[str, Any] = {"summary": route.summary, "operationId": route.handler.__name__}
+            params = [
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": PATH_PARAMS.get(name, {"type": "string"}),
+                }
+                for name in re.findall(r"\{(\w+)\}", route.path)
+            ]
+            if route.query is not None:
+                params += route.query.query_parameters()
+            if params:
+                op["parameters"] = params
+            if route.body is not None:
+                op["requestBody"] = {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{route.body.name}"}
+                        }
+                    },
+                }
+            responses: dict[str, Any] = {}
+            for status, model in route.responses.items():
+                entry: dict[str, Any] = {"description": "success"}
+                if model is not None:
+                    entry["content"] = {
+                        route.content_type: {
+                            "schema": {"$ref": f"#/components/schemas/{model.name}"}
+                        }
+                    }
+                elif route.content_type != "application/json":
+                    entry["content"] = {route.content_type: {"schema": {"type": "string"}}}
+                responses[str(status)] = entry
+            errors = set(route.errors) | ({400, 401} if route.auth else set())
+            if route.body is not None:
+                errors |= {400, 413}
+            for status in sorted(errors):
+                responses[str(status)] = {
+                    "description": ERROR_TEXT[status],
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                }
+            op["responses"] = responses
+            if route.auth:
+                op["security"] = [{"bearer": []}, {"token": []}]
+            paths.setdefault(route.path, {})[route.method.lower()] = op
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": title, "version": version},
+            "paths": paths,
+            "components": {
+                "schemas": {name: m.json_schema() for name, m in sorted(self.models.items())},
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                    "token": {"type": "apiKey", "in": "query", "name": "token"},
+                },
+            },
+        }
