@@ -234,6 +234,9 @@ class Hub:
     def channels_active(self) -> int:
         return sum(1 for s in self._sups.values() if s.members)
 
+    def inbox_depth(self) -> int:
+        return sum(s.inbox_recv.statistics().current_buffer_used for s in self._sups.values())
+
     def local_counts(self) -> dict[str, int]:
         return {cid: len(s.members) for cid, s in self._sups.items() if s.members}
 

@@ -108,6 +108,7 @@ async def serve(
     verifier = make_verifier(settings)
     metrics = Metrics()
     async with open_store(settings) as store, open_broker(settings) as broker:
+        store.observe_batch = metrics.store_batch.observe
         general_id = await ensure_default_channel(store)
         hub = Hub(store, broker, metrics)
         service = ChatService(settings, store, broker, metrics)
@@ -122,6 +123,7 @@ async def serve(
             port, settings, store, sessions, metrics, service, general_id=general_id
         )
         async with trio.open_nursery() as root:
+            root.start_soon(_monitor, store, broker, hub, sessions, metrics)
             await root.start(hub.run)
             await root.start(gate.run)
             async with trio.open_nursery() as connections:
@@ -141,6 +143,29 @@ async def serve(
                     await _shut_down(settings, listeners, gate, sessions)
                 connections.cancel_scope.cancel()
             root.cancel_scope.cancel()
+
+
+MONITOR_EVERY = 5.0
+
+
+async def _monitor(
+    store: Store, broker: Broker, hub: Hub, sessions: Sessions, metrics: Metrics
+) -> None:
+    """Keep the health and queue-depth gauges current between scrapes."""
+    depth = metrics.queue_depth
+    while True:
+        try:
+            with trio.fail_after(2):
+                await store.ping()
+            metrics.store_up.set(1)
+        except Exception:
+            metrics.store_up.set(0)
+        metrics.broker_up.set(1 if broker.healthy else 0)
+        metrics.channels_active.set(hub.channels_active)
+        depth.labels("supervisor_inbox").set(hub.inbox_depth())
+        depth.labels("outbox").set(sum(s.outbox.queued for s in sessions.open.values()))
+        depth.labels("store_writes").set(store.pending_writes)
+        await trio.sleep(MONITOR_EVERY)
 
 
 async def _accept(

@@ -13,6 +13,7 @@ Guarantees every implementation gives:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft
@@ -20,6 +21,12 @@ from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft
 
 class Store(Protocol):
     name: str
+
+    observe_batch: Callable[[int], None]  # called with each commit's number of writes
+
+    @property
+    def pending_writes(self) -> int:
+        """Writes waiting for the store (a queue-depth gauge)."""
 
     async def ping(self) -> None:
         """Raise `StoreUnavailable` when the store cannot answer."""

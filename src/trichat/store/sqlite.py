@@ -98,6 +98,11 @@ class SqliteStore:
         self._jobs_send, self._jobs_recv = trio.open_memory_channel[_Job](4096)
         self.batches = 0  # statistics: transactions committed
         self.batched_jobs = 0
+        self.observe_batch: Callable[[int], None] = lambda size: None
+
+    @property
+    def pending_writes(self) -> int:
+        return self._jobs_recv.statistics().current_buffer_used
 
     # ---- plumbing -------------------------------------------------------------
 
@@ -152,6 +157,7 @@ class SqliteStore:
             await trio.to_thread.run_sync(self._run_batch, batch)
             self.batches += 1
             self.batched_jobs += len(batch)
+            self.observe_batch(len(batch))
             for job in batch:
                 job.done.set()
 

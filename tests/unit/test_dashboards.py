@@ -1,0 +1,58 @@
+"""docs/grafana-dashboard.json and docs/prometheus-alerts.yml parse, and every
+metric they reference is one trichat exports."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from trichat.metrics import Metrics
+
+DOCS = Path(__file__).parents[2] / "docs"
+_NAME = re.compile(r"\b((?:websocket|trichat)_[a-z_]+)\b")
+
+
+def exported_samples() -> set[str]:
+    metrics = Metrics()
+    metrics.latency.observe(0.01)
+    metrics.broadcast_duration.observe(0.001)
+    metrics.store_batch.observe(3)
+    text = metrics.render().decode()
+    return {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def test_dashboard_references_only_real_metrics() -> None:
+    dash = json.loads((DOCS / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert len(exprs) >= 12
+    names = {n for e in exprs for n in _NAME.findall(e)}
+    assert names - exported_samples() == set()
+    for required in (
+        "websocket_connections_current",
+        "websocket_rate_limit_hits_total",
+        "websocket_errors_total",
+        "trichat_broker_up",
+        "trichat_store_up",
+    ):
+        assert required in names
+    assert any("websocket_message_latency_seconds_bucket" in e for e in exprs)
+
+
+def test_alerts_parse_and_reference_only_real_metrics() -> None:
+    rules = yaml.safe_load((DOCS / "prometheus-alerts.yml").read_text())
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
+    assert {
+        "TrichatConnectionsNearCapacity",
+        "TrichatDeliveryLatencyHigh",
+        "TrichatErrorRateHigh",
+        "TrichatRateLimitHitsHigh",
+    } <= set(alerts)
+    assert "0.05" in alerts["TrichatDeliveryLatencyHigh"]["expr"]
+    names = {n for r in alerts.values() for n in _NAME.findall(r["expr"])}
+    assert names - exported_samples() == set()
+    for rule in alerts.values():
+        assert rule["for"] and rule["labels"]["severity"] and rule["annotations"]["summary"]
