@@ -124,6 +124,8 @@ class SqliteStore:
         return await trio.to_thread.run_sync(run, limiter=self._read_limiter)
 
     def _run_batch(self, batch: list[_Job]) -> None:
+        """One transaction for the batch; a failure of the whole (disk, closed
+        database) fails every job in it with `StoreUnavailable`, never the writer."""
         conn = self._writer_conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -131,14 +133,17 @@ class SqliteStore:
                 conn.execute("SAVEPOINT job")
                 try:
                     job.result = job.fn(conn)
+                except sqlite3.OperationalError:
+                    raise  # the database itself is failing: the whole batch fails
                 except Exception as exc:  # the job's own failure, reported to its caller
                     conn.execute("ROLLBACK TO job")
                     job.error = exc
                 conn.execute("RELEASE job")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
             for job in batch:
                 job.result = None
                 job.error = StoreUnavailable(f"sqlite: {exc}")
