@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,24 +28,23 @@ def trichat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "TRICHAT_LOG_LEVEL": "info",
         }
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trichat", "run"], env=env, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stderr is not None
+    # the log goes to a file: a pipe nobody reads would fill and block the server
+    log_path = data / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "trichat", "run"], env=env, stderr=log)
     port = None
-    for line in proc.stderr:
-        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if match:
-            port = int(match.group(1))
-            break
-    assert port, "trichat did not start"
+    deadline = time.monotonic() + 30
+    while port is None and time.monotonic() < deadline and proc.poll() is None:
+        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log_path.read_text())
+        port = int(match.group(1)) if match else None
+        time.sleep(0.05)  # polling a file the server writes: there is no event to wait on
+    assert port, "trichat did not start:\n" + log_path.read_text()
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=15)
-        errors = proc.stderr.read()
-        proc.stderr.close()
+        errors = log_path.read_text()
         assert "Traceback" not in errors, errors
 
 
