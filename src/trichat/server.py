@@ -26,7 +26,7 @@ from trichat.models import PUBLIC, now_ms
 from trichat.service import ChatService
 from trichat.store.base import Store
 from trichat.store.sqlite import open_sqlite_store
-from trichat.web.app import RejectWebSocket, create_app
+from trichat.web.app import AsgiGuard, create_app
 from trichat.web.rest import Deps, register
 
 log = logging.getLogger("trichat.server")
@@ -115,7 +115,7 @@ async def serve(
         sessions = Sessions(settings, metrics)
         app = create_app()
         register(app, Deps(settings, verifier, service, hub, broker, sessions, metrics))
-        gate = HypercornGate(RejectWebSocket(app), hypercorn_config(settings))
+        gate = HypercornGate(AsgiGuard(app), hypercorn_config(settings))
         door = FrontDoor(settings, verifier, service, hub, sessions, metrics, gate)
         listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
         port = listeners[0].socket.getsockname()[1]

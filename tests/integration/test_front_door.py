@@ -189,3 +189,30 @@ async def test_unknown_path_is_json_404(server: Running) -> None:
     head, body = got.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 404")
     assert orjson.loads(body)["error"]["code"] == "not_found"
+
+
+async def test_early_refusal_waits_for_the_body_so_keep_alive_survives(server: Running) -> None:
+    # hypercorn 0.18 hangs a kept-alive connection when a response starts before its
+    # request body arrived (found by schemathesis: a 405 answered from the head)
+    body = b'{"name": "x"}'
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    async with stream:
+        await stream.send_all(b"GET /api/v1/chat/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        with trio.fail_after(10):
+            while b'"instance"' not in got:
+                got += await stream.receive_some(65536)
+        head = (
+            f"QUERY /api/v1/chat/channels HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        await stream.send_all(head)
+        with trio.move_on_after(0.3):  # the answer waits for the body
+            early = await stream.receive_some(65536)
+            raise AssertionError(f"answered before the body: {early[:60]!r}")
+        await stream.send_all(body + b"GET /api/v1/chat/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        with trio.fail_after(10):
+            while got.count(b"HTTP/1.1 ") < 2 or not got.rstrip().endswith(b"}"):
+                got += await stream.receive_some(65536)
+        assert got.startswith(b"HTTP/1.1 405") and b"HTTP/1.1 200" in got

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import orjson
+import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -126,18 +127,48 @@ def create_app() -> QuartTrio:
     return app
 
 
-class RejectWebSocket:
-    """ASGI wrapper: a WebSocket upgrade that reaches hypercorn (on a keep-alive
-    connection, or on a path that is not a WebSocket endpoint) is refused with a
-    clear HTTP answer instead of being half served."""
+BODY_WAIT = 5.0  # seconds a response waits for the rest of its request's body
+
+
+class AsgiGuard:
+    """ASGI wrapper around the Quart app, for two edges of hypercorn 0.18:
+
+    - A WebSocket upgrade that reaches hypercorn (on a keep-alive connection, or on a
+      path that is not a WebSocket endpoint) is refused with a clear HTTP answer
+      instead of being half served.
+    - A response started before its request body has fully arrived (a 405 or 401
+      answered from the head alone) leaves hypercorn's connection neither recycled
+      nor closed, so the client's next request on it hangs. The response start is
+      held until the body is complete (at most `BODY_WAIT` seconds); Quart reads
+      the body in the background meanwhile."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "websocket":
+        if scope["type"] == "websocket":
+            await self._refuse_websocket(receive, send)
+            return
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        body_done = trio.Event()
+
+        async def watched_receive() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done.set()
+            return message  # type: ignore[no-any-return]
+
+        async def held_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and not body_done.is_set():
+                with trio.move_on_after(BODY_WAIT):
+                    await body_done.wait()
+            await send(message)
+
+        await self.app(scope, watched_receive, held_send)
+
+    async def _refuse_websocket(self, receive: Any, send: Any) -> None:
         body = orjson.dumps(
             {
                 "error": {
