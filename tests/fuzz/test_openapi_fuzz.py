@@ -78,6 +78,7 @@ def test_no_input_makes_a_server_error(trichat_url: str, tmp_path: Path) -> None
             "--no-color",
         ],
         capture_output=True,
+        cwd=tmp_path,
         text=True,
         timeout=600,
         env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
