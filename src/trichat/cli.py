@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--admin", action="store_true")
     t.add_argument("--ttl", default="1h", help="lifetime, e.g. 30m, 1h, 24h (default 1h)")
     t.add_argument("--data-dir", help="data folder holding the embedded secret")
+    c = sub.add_parser("chat", help="a terminal chat client")
+    c.add_argument("url", help="the server, e.g. http://127.0.0.1:8080 or ws://…/ws")
+    c.add_argument("--token", required=True, help="a JWT (see trichat token)")
+    c.add_argument("--channel", help="a channel id to join at once")
     sub.add_parser("migrate", help="apply migrations/ to DATABASE_URL")
     return parser
 
@@ -106,9 +110,15 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     raise ConfigError("this build has no PostgreSQL store yet")
 
 
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from trichat.client import run_chat
+
+    return trio.run(run_chat, args.url, args.token, args.channel)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    commands = {"run": _cmd_run, "token": _cmd_token, "migrate": _cmd_migrate}
+    commands = {"run": _cmd_run, "token": _cmd_token, "migrate": _cmd_migrate, "chat": _cmd_chat}
     try:
         code = commands[args.command](args)
     except ConfigError as exc:

@@ -67,6 +67,15 @@ def _choice(*options: str) -> Callable[[str], str]:
     return parse
 
 
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
 def _text(text: str) -> str:
     return text
 
@@ -146,6 +155,14 @@ class Settings:
     log_format: str = field(
         default="console", metadata=_opt("TRICHAT_LOG_FORMAT", _choice("json", "console"))
     )
+    dev: bool = field(
+        default=False,
+        metadata=_opt(
+            "TRICHAT_DEV",
+            _bool,
+            "development mode: the web page signs anyone in by name (never in production)",
+        ),
+    )
 
     @classmethod
     def from_env(
@@ -172,6 +189,11 @@ class Settings:
         return settings
 
     def _check(self) -> None:
+        if self.dev and self.jwt_public_key:
+            raise ConfigError(
+                "TRICHAT_DEV needs a secret to sign with: it cannot be used with "
+                "TRICHAT_JWT_PUBLIC_KEY"
+            )
         if self.jwt_secret and self.jwt_public_key:
             raise ConfigError(
                 "TRICHAT_JWT_SECRET and TRICHAT_JWT_PUBLIC_KEY are both set: choose one"

@@ -101,6 +101,7 @@ def test_every_route_is_documented(trichat_url: str) -> None:
         (m, p.replace("{PREFIX}", rest.PREFIX).replace("{{", "{").replace("}}", "}"))
         for m, p in declared
     }
+    declared = {(m, p) for m, p in declared if "/dev/" not in p}  # only with --dev
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     assert declared == documented
     assert len(documented) >= 16

@@ -181,3 +181,17 @@ async def test_metrics_move_with_traffic(server: Running) -> None:
         "websocket_broadcast_duration_seconds",
     ):
         assert name in text
+
+
+async def test_dev_token_route_only_in_dev_mode(server: Running, start_server) -> None:  # type: ignore[no-untyped-def]
+    absent = await http(server.port, "POST", f"{API}/dev/token", body={"user": "a"})
+    assert absent.status in (401, 404, 405)
+    assert "/dev/token" not in (await http(server.port, "GET", "/openapi.json")).body.decode()
+    dev = await start_server(dev=True)
+    resp = await http(dev.port, "POST", f"{API}/dev/token", body={"user": "carol"})
+    assert resp.status == 200
+    async with ws_connect(f"ws://127.0.0.1:{dev.port}/ws?token={resp.json()['token']}") as c:
+        await c.join(dev.general)
+    page = await http(dev.port, "GET", "/")
+    assert b"window.TRICHAT_DEV = true" in page.body
+    assert "script-src 'self'" in page.headers["content-security-policy"]

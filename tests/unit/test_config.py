@@ -47,6 +47,8 @@ def test_env_and_overrides() -> None:
         ({"TRICHAT_PONG_TIMEOUT": "5s"}, "TRICHAT_PONG_TIMEOUT"),
         ({"TRICHAT_JWT_SECRET": "a", "TRICHAT_JWT_PUBLIC_KEY": "b"}, "choose one"),
         ({"TRICHAT_MAX_FRAME_BYTES": "10"}, "TRICHAT_MAX_FRAME_BYTES=10"),
+        ({"TRICHAT_DEV": "maybe"}, "TRICHAT_DEV='maybe'"),
+        ({"TRICHAT_DEV": "1", "TRICHAT_JWT_PUBLIC_KEY": "k"}, "TRICHAT_DEV needs a secret"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], needle: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import trio
@@ -11,7 +12,7 @@ from quart import Response
 from quart_trio import QuartTrio
 
 from trichat import __version__
-from trichat.auth import Verifier
+from trichat.auth import Verifier, mint, signing_secret
 from trichat.broker.base import Broker
 from trichat.config import Settings
 from trichat.connection import Sessions
@@ -383,19 +384,51 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         body = await trio.to_thread.run_sync(deps.metrics.render)
         return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")
 
+    page = resources.files("trichat.web").joinpath("static/index.html").read_text()
+    page = page.replace(
+        "<script>", f"<script>window.TRICHAT_DEV = {'true' if deps.settings.dev else 'false'};", 1
+    )
+
+    @app.get("/")
+    async def index() -> Response:
+        response = Response(page, content_type="text/html; charset=utf-8")
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+            "style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    if deps.settings.dev:
+        secret = signing_secret(deps.settings)
+
+        @route(
+            "POST",
+            f"{PREFIX}/dev/token",
+            summary="Development mode only: a one-hour token for any name",
+            body=S.DevTokenRequest,
+            responses={200: S.DevToken},
+            auth=False,
+        )
+        async def dev_token(body: dict[str, Any]) -> Response:
+            user = body["user"].strip()
+            if not user:
+                raise ApiError(400, "user must not be blank")
+            token = mint(
+                secret,
+                user,
+                ttl=3600,
+                issuer=deps.settings.jwt_issuer,
+                audience=deps.settings.jwt_audience,
+            )
+            return json_response({"token": token})
+
+        api.add_models(S.DevTokenRequest, S.DevToken)
+
     document = api.openapi(title="trichat", version=__version__)
 
     @app.get("/openapi.json")
     async def openapi() -> Response:
         return json_response(document)
-
-    @app.get("/")
-    async def index() -> Response:
-        return Response(
-            "<!doctype html><title>trichat</title><p>trichat is running. WebSocket: "
-            "<code>/ws</code>; REST: <code>/api/v1/chat</code>; "
-            "<a href='/openapi.json'>OpenAPI</a>.</p>",
-            content_type="text/html; charset=utf-8",
-        )
 
     return api

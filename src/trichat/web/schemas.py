@@ -221,6 +221,11 @@ Stats = Model(
     ],
 )
 
+DevTokenRequest = Model(
+    "DevTokenRequest", [Field("user", str, required=True, minimum=1, maximum=64)]
+)
+DevToken = Model("DevToken", [Field("token", str, required=True)])
+
 ALL = [
     ErrorBody,
     Error,
