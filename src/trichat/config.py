@@ -98,6 +98,14 @@ class Settings:
         default=Path("./trichat-data"),
         metadata=_opt("TRICHAT_DATA_DIR", Path, "folder for the SQLite store and secret"),
     )
+    sqlite_sync: str = field(
+        default="full",
+        metadata=_opt(
+            "TRICHAT_SQLITE_SYNC",
+            _choice("full", "normal"),
+            "SQLite fsync per commit (full) or per checkpoint (normal)",
+        ),
+    )
     jwt_secret: str | None = field(
         default=None, metadata=_opt("TRICHAT_JWT_SECRET", help="HS256 secret")
     )

@@ -56,7 +56,7 @@ class ServerHandle:
 async def open_store(settings: Settings) -> AsyncIterator[Store]:
     if settings.database_url:
         raise ConfigError("DATABASE_URL is set, but this build has no PostgreSQL store yet")
-    async with open_sqlite_store(settings.data_dir) as store:
+    async with open_sqlite_store(settings.data_dir, settings.sqlite_sync) as store:
         yield store
 
 

@@ -144,3 +144,11 @@ async def test_data_survives_reopen(tmp_path: Path) -> None:
     async with open_sqlite_store(tmp_path) as store:
         assert (await store.get_channel(cid)).last_seq == 1  # type: ignore[union-attr]
         assert (await store.append(draft(cid, 2))).message.seq == 2
+
+
+async def test_synchronous_mode_is_applied(tmp_path: Path) -> None:
+    for mode, expected in (("full", 2), ("normal", 1)):
+        async with open_sqlite_store(tmp_path / mode, mode) as store:
+            level = store._writer_conn.execute("PRAGMA synchronous").fetchone()[0]
+            assert level == expected
+            assert store._writer_conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0

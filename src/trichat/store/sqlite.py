@@ -7,6 +7,11 @@ and only then is each caller answered. So an `append` returns after its message 
 durable, and a burst of appends costs one fsync. Reads use a second connection
 (WAL lets it read while the writer writes).
 
+`TRICHAT_SQLITE_SYNC` chooses `synchronous`: `full` (the default) fsyncs the WAL in
+every commit, so an ack survives power loss; `normal` leaves the fsync to the
+checkpoints, so an ack survives a crash or kill of trichat but not of the machine,
+and commit latency no longer depends on the disk's fsync (docs/performance.md).
+
 Checkpoints (copying the WAL back into the database file) never run inside a
 commit: the writer's connection has `wal_autocheckpoint=0`, and a checkpointer task
 runs `wal_checkpoint(PASSIVE)` on a third connection every `CHECKPOINT_EVERY`
@@ -74,10 +79,10 @@ class _Job:
         self.done = trio.Event()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
@@ -86,14 +91,14 @@ def _connect(path: Path) -> sqlite3.Connection:
 class SqliteStore:
     name = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, synchronous: str = "full") -> None:
         self.path = path
-        self._writer_conn = _connect(path)
+        self._writer_conn = _connect(path, synchronous)
         self._writer_conn.execute("PRAGMA wal_autocheckpoint=0")
         schema = resources.files("trichat.store").joinpath("sqlite_schema.sql").read_text()
         self._writer_conn.executescript(schema)
-        self._reader_conn = _connect(path)
-        self._checkpoint_conn = _connect(path)
+        self._reader_conn = _connect(path, synchronous)
+        self._checkpoint_conn = _connect(path, synchronous)
         self._read_limiter = trio.CapacityLimiter(1)
         self._jobs_send, self._jobs_recv = trio.open_memory_channel[_Job](4096)
         self.batches = 0  # statistics: transactions committed
@@ -489,12 +494,17 @@ class SqliteStore:
 
 
 @asynccontextmanager
-async def open_sqlite_store(data_dir: Path) -> AsyncIterator[SqliteStore]:
-    """Open (creating the folder, file and schema as needed) and run the writer."""
+async def open_sqlite_store(
+    data_dir: Path, synchronous: str = "full"
+) -> AsyncIterator[SqliteStore]:
+    """Open (creating the folder, file and schema as needed) and run the writer.
+    `synchronous`: "full" fsyncs every commit (an ack survives power loss);
+    "normal" fsyncs at checkpoints only (an ack survives a crash of trichat, not of
+    the machine)."""
 
     def open_file() -> SqliteStore:
         data_dir.mkdir(parents=True, exist_ok=True)
-        return SqliteStore(data_dir / "trichat.db")
+        return SqliteStore(data_dir / "trichat.db", synchronous)
 
     try:
         store = await trio.to_thread.run_sync(open_file)

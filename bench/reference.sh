@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Measure trichat with the team's reference load generator (../shared/bench, wsload),
+# beside Python websockets in the same run. Builds a private copy of the bench
+# (shared/ is read-only) under ${BENCH_DIR:-/tmp/trichat-bench}.
+#
+#   bench/reference.sh s1 RATE [DURATION]   fan-out: 1000 members in one channel, 10 senders
+#   bench/reference.sh s3 [N]               N idle joined connections: server KiB each
+#
+# trichat runs on embedded defaults (SQLite, persistence on) pinned to CPU 1,
+# wsload on CPU 0 with -busy-poll, as in shared/bench/README.md.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+shared=${SHARED_BENCH:-$here/../shared/bench}
+dir=${BENCH_DIR:-/tmp/trichat-bench}
+if [ ! -x "$dir/bin/wsload" ]; then
+  rm -rf "$dir" && cp -r "$shared" "$dir" && chmod -R u+w "$dir"
+  (cd "$dir" && ./build.sh >/dev/null)
+fi
+ulimit -n "$(ulimit -Hn)"
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+export TRICHAT_DATA_DIR=$work/data TRICHAT_MAX_CONNECTIONS=100000 \
+  TRICHAT_MAX_CONNECTIONS_PER_USER=100000 TRICHAT_RATE_LIMIT_PER_MINUTE=1000000 \
+  TRICHAT_HISTORY_ON_JOIN=0 TRICHAT_JWT_SECRET=bench-secret-bench-secret-bench-secret \
+  TRICHAT_LOG_LEVEL=warning
+taskset -c 1 "$here/.venv/bin/trichat" run --port 8010 2>"$work/trichat.log" &
+tpid=$!
+sleep 2
+tok=$("$here/.venv/bin/trichat" token bench --ttl 2h)
+cid=$(grep -o "general' id: [0-9a-f-]*" "$work/trichat.log" | cut -d' ' -f3 || true)
+[ -n "$cid" ] || cid=$(curl -s -H "Authorization: Bearer $tok" localhost:8010/api/v1/chat/channels \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["channels"][0]["id"])')
+url="ws://127.0.0.1:8010/ws?token=$tok"
+join="{\"type\":\"join\",\"channel_id\":\"$cid\"}"
+case "${1:-s1}" in
+  s1)
+    rate=${2:-20}; dur=${3:-10s}
+    common=(-drain 5s -pass-p99-ms 100 -connect-concurrency 200 -busy-poll -duration "$dur"
+            -n 1000 -rooms 1 -senders 10 -rate "$rate")
+    echo "== trichat"
+    taskset -c 0 "$dir/bin/wsload" -server-pid $tpid "${common[@]}" -url "$url" -join "$join" \
+      -send "{\"type\":\"message\",\"channel_id\":\"$cid\",\"content\":\"lg:{ts}:{seq}\"}" \
+      -ts-regex 'lg:(\d+):' 2>/dev/null
+    kill $tpid
+    taskset -c 1 "$dir/.venv/bin/python" "$dir/servers/py/ws_asyncio.py" 8003 2>/dev/null &
+    wpid=$!
+    sleep 1
+    echo "== py-websockets"
+    taskset -c 0 "$dir/bin/wsload" -server-pid $wpid "${common[@]}" \
+      -url 'ws://127.0.0.1:8003/ws?room={room}&user={user}' 2>/dev/null
+    ;;
+  s3)
+    n=${2:-5000}
+    taskset -c 0 "$dir/bin/wsload" -mode hold -n "$n" -hold 20s -server-pid $tpid \
+      -connect-concurrency 200 -url "$url" -join "$join" 2>/dev/null
+    ;;
+  *) echo "usage: bench/reference.sh s1 RATE [DURATION] | s3 [N]" >&2; exit 2 ;;
+esac
