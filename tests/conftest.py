@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
+from tests.helpers.pg import PostgresServer
 from trichat.auth import mint
 from trichat.config import Settings
 from trichat.server import ServerHandle, serve
 
 SECRET = "test-secret-of-sufficient-length-for-hs256"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL for the session (tests that stop it restart it). Its
+    folder is outside pytest's temp tree, which the postgres user may not enter."""
+    root = Path(tempfile.mkdtemp(prefix="trichat-pg-"))
+    server = PostgresServer(root)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_settings(data_dir: Path, **overrides: Any) -> Settings:

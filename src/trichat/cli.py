@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("url", help="the server, e.g. http://127.0.0.1:8080 or ws://…/ws")
     c.add_argument("--token", required=True, help="a JWT (see trichat token)")
     c.add_argument("--channel", help="a channel id to join at once")
-    sub.add_parser("migrate", help="apply migrations/ to DATABASE_URL")
+    m = sub.add_parser("migrate", help="apply migrations/ to DATABASE_URL")
+    m.add_argument("--down", type=int, metavar="N", help="revert the newest N migrations")
+    m.add_argument("--dir", help="the migrations folder (default: the repository's)")
     return parser
 
 
@@ -107,7 +109,35 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
             "nothing to migrate."
         )
         return 0
-    raise ConfigError("this build has no PostgreSQL store yet")
+    from pathlib import Path
+
+    from trichat import aio
+    from trichat.store.pg_migrate import (
+        MigrationError,
+        current_version,
+        default_directory,
+        migrate_down,
+        migrate_up,
+    )
+
+    directory = Path(args.dir) if args.dir else default_directory()
+    dsn = settings.database_url
+
+    async def main() -> tuple[list[int], int]:
+        async with aio.open_aio_loop():
+            if args.down:
+                done = await aio.run(migrate_down, dsn, directory, args.down)
+            else:
+                done = await aio.run(migrate_up, dsn, directory)
+            return done, await aio.run(current_version, dsn)
+
+    try:
+        done, version = trio.run(main)
+    except* (MigrationError, OSError) as group:
+        raise ConfigError(f"migrate: {group.exceptions[0]}") from None
+    verb = "reverted" if args.down else "applied"
+    print(f"{verb} {done or 'nothing'}; schema version now {version}")
+    return 0
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:

@@ -98,6 +98,12 @@ class Settings:
         default=Path("./trichat-data"),
         metadata=_opt("TRICHAT_DATA_DIR", Path, "folder for the SQLite store and secret"),
     )
+    migrate_on_start: bool = field(
+        default=True,
+        metadata=_opt(
+            "TRICHAT_MIGRATE_ON_START", _bool, "apply migrations/ to DATABASE_URL at start"
+        ),
+    )
     sqlite_sync: str = field(
         default="full",
         metadata=_opt(

@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import trio
 from hypercorn.config import Config as HypercornConfig
 
+from trichat import aio
 from trichat.auth import make_verifier
 from trichat.broker.base import Broker
 from trichat.broker.memory import MemoryBroker
@@ -54,8 +55,19 @@ class ServerHandle:
 
 @asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """PostgreSQL when DATABASE_URL is set (migrated at start unless told not to),
+    else SQLite under TRICHAT_DATA_DIR. PostgreSQL needs the asyncio loop open."""
     if settings.database_url:
-        raise ConfigError("DATABASE_URL is set, but this build has no PostgreSQL store yet")
+        from trichat.store.pg_migrate import default_directory, migrate_up
+        from trichat.store.postgres import open_postgres_store
+
+        if settings.migrate_on_start:
+            applied = await aio.run(migrate_up, settings.database_url, default_directory())
+            if applied:
+                log.info("applied migrations %s", applied)
+        async with open_postgres_store(settings.database_url) as store:
+            yield store
+        return
     async with open_sqlite_store(settings.data_dir, settings.sqlite_sync) as store:
         yield store
 
@@ -107,7 +119,12 @@ async def serve(
     WebSocket with 1001, finish."""
     verifier = make_verifier(settings)
     metrics = Metrics()
-    async with open_store(settings) as store, open_broker(settings) as broker:
+    needs_aio = bool(settings.database_url or settings.redis_url) and not aio.loop_is_open()
+    async with (
+        aio.open_aio_loop() if needs_aio else nullcontext(),
+        open_store(settings) as store,
+        open_broker(settings) as broker,
+    ):
         store.observe_batch = metrics.store_batch.observe
         general_id = await ensure_default_channel(store)
         hub = Hub(store, broker, metrics)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -77,20 +78,27 @@ class Server:
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install chromium"
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield b
-        b.close()
+    # Playwright's sync API runs a plain asyncio loop; trio-asyncio (imported by other
+    # tests in this process) replaces the asyncio policy, so use the default meanwhile.
+    policy = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
+            yield b
+            b.close()
+    finally:
+        asyncio.set_event_loop_policy(policy)
 
 
 @pytest.fixture

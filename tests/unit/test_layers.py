@@ -58,7 +58,7 @@ def test_drivers_stay_in_their_modules() -> None:
     owners = {
         "trio_asyncio": {"aio.py"},
         "redis": {"broker/redis.py"},
-        "asyncpg": {"store/postgres.py"},
+        "asyncpg": {"store/postgres.py", "store/pg_migrate.py"},
         "sqlite3": {"store/sqlite.py"},
         "hypercorn": {"hyper.py", "server.py"},
     }

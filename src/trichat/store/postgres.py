@@ -1,0 +1,419 @@
+"""PostgreSQL store (asyncpg, through `trichat.aio`): the store for several instances.
+
+Each operation is one asyncio coroutine, so it crosses the trio/asyncio bridge once.
+`append` runs one transaction: the dedupe lookup, `UPDATE channels SET last_seq =
+last_seq + 1 … RETURNING` (the row lock serialises appends per channel, across
+instances) and the INSERT — the seq is assigned in the transaction that stores the
+message, so it is gap-free and total per channel. Driver and network errors become
+`StoreUnavailable`; a unique violation on a channel name becomes `Conflict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import asyncpg
+import trio
+
+from trichat import aio
+from trichat.errors import Conflict, StoreUnavailable
+from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft
+
+T = TypeVar("T")
+_CHANNEL_COLS = (
+    "id, name, description, channel_type, max_participants, is_active, created_by, "
+    "created_at, updated_at, last_seq"
+)
+_MESSAGE_COLS = (
+    "channel_id, seq, message_id, user_id, username, display_name, avatar_url, content, "
+    "kind, created_at, deleted_at"
+)
+
+
+def _channel(row: Any) -> Channel:
+    return Channel(
+        str(row["id"]),
+        row["name"],
+        row["description"],
+        row["channel_type"],
+        row["max_participants"],
+        row["is_active"],
+        row["created_by"],
+        row["created_at"],
+        row["updated_at"],
+        row["last_seq"],
+    )
+
+
+def _message(row: Any) -> Message:
+    return Message(
+        str(row["channel_id"]),
+        row["seq"],
+        row["message_id"],
+        row["user_id"],
+        row["username"],
+        row["display_name"],
+        row["avatar_url"],
+        row["content"],
+        row["kind"],
+        row["created_at"],
+        deleted=row["deleted_at"] is not None,
+    )
+
+
+class PostgresStore:
+    name = "postgres"
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._pending = 0
+        self.observe_batch: Callable[[int], None] = lambda size: None
+
+    @property
+    def pending_writes(self) -> int:
+        return self._pending
+
+    async def _call(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        async def body() -> T:
+            async with self._pool.acquire() as conn:
+                return await fn(conn)
+
+        self._pending += 1
+        try:
+            return await aio.run(body)
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(str(exc)) from None
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise StoreUnavailable(f"postgres: {exc}") from exc
+        finally:
+            self._pending -= 1
+
+    async def ping(self) -> None:
+        with trio.fail_after(5):
+            await self._call(lambda c: c.fetchval("SELECT 1"))
+
+    async def create_channel(
+        self,
+        *,
+        channel_id: str,
+        name: str,
+        description: str,
+        channel_type: str,
+        max_participants: int | None,
+        created_by: str,
+        now: int,
+    ) -> Channel:
+        async def insert(c: asyncpg.Connection) -> Any:
+            return await c.fetchrow(
+                f"INSERT INTO channels ({_CHANNEL_COLS}) VALUES "
+                f"($1,$2,$3,$4,$5,true,$6,$7,$7,0) RETURNING {_CHANNEL_COLS}",
+                channel_id,
+                name,
+                description,
+                channel_type,
+                max_participants,
+                created_by,
+                now,
+            )
+
+        try:
+            return _channel(await self._call(insert))
+        except Conflict:
+            raise Conflict(f"a channel named {name!r} exists already") from None
+
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        row = await self._call(
+            lambda c: c.fetchrow(f"SELECT {_CHANNEL_COLS} FROM channels WHERE id = $1", channel_id)
+        )
+        return _channel(row) if row else None
+
+    async def find_channel_by_name(self, name: str) -> Channel | None:
+        row = await self._call(
+            lambda c: c.fetchrow(f"SELECT {_CHANNEL_COLS} FROM channels WHERE name = $1", name)
+        )
+        return _channel(row) if row else None
+
+    async def list_channels(
+        self, *, user_id: str, see_all: bool, channel_type: str | None, limit: int, offset: int
+    ) -> tuple[list[Channel], int]:
+        where, args = ["true"], [user_id]
+        if not see_all:
+            where.append(
+                "(channel_type = 'public' OR created_by = $1 OR EXISTS (SELECT 1 "
+                "FROM members m WHERE m.channel_id = channels.id AND m.user_id = $1))"
+            )
+        if channel_type is not None:
+            args.append(channel_type)
+            where.append(f"channel_type = ${len(args)}")
+        cond = " AND ".join(where)
+
+        async def query(c: asyncpg.Connection) -> tuple[list[Channel], int]:
+            total = await c.fetchval(
+                f"SELECT count(*) FROM channels WHERE {cond} AND $1::text IS NOT NULL", *args
+            )
+            rows = await c.fetch(
+                f"SELECT {_CHANNEL_COLS} FROM channels WHERE {cond} AND $1::text IS NOT NULL "
+                f"ORDER BY created_at, id LIMIT {int(limit)} OFFSET {int(offset)}",
+                *args,
+            )
+            return [_channel(r) for r in rows], int(total)
+
+        return await self._call(query)
+
+    async def update_channel(
+        self, channel_id: str, changes: dict[str, object], now: int
+    ) -> Channel | None:
+        assert set(changes) <= {"name", "description", "is_active", "max_participants"}
+        sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(changes, start=3))
+
+        async def update(c: asyncpg.Connection) -> Any:
+            if not changes:
+                return await c.fetchrow(
+                    f"SELECT {_CHANNEL_COLS} FROM channels WHERE id = $1", channel_id
+                )
+            return await c.fetchrow(
+                f"UPDATE channels SET {sets}, updated_at = $2 WHERE id = $1 "
+                f"RETURNING {_CHANNEL_COLS}",
+                channel_id,
+                now,
+                *changes.values(),
+            )
+
+        try:
+            row = await self._call(update)
+        except Conflict:
+            raise Conflict(f"a channel named {changes.get('name')!r} exists already") from None
+        return _channel(row) if row else None
+
+    async def append(self, draft: MessageDraft) -> AppendResult:
+        async def append(c: asyncpg.Connection) -> AppendResult:
+            async with c.transaction():
+                row = await c.fetchrow(
+                    f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = $1 "
+                    "AND user_id = $2 AND message_id = $3",
+                    draft.channel_id,
+                    draft.user_id,
+                    draft.message_id,
+                )
+                if row is not None:
+                    return AppendResult(_message(row), duplicate=True)
+                seq = await c.fetchval(
+                    "UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+                    draft.channel_id,
+                )
+                if seq is None:
+                    raise LookupError(f"no channel {draft.channel_id}")
+                await c.execute(
+                    f"INSERT INTO messages ({_MESSAGE_COLS}) VALUES "
+                    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,NULL)",
+                    draft.channel_id,
+                    seq,
+                    draft.message_id,
+                    draft.user_id,
+                    draft.username,
+                    draft.display_name,
+                    draft.avatar_url,
+                    draft.content,
+                    draft.kind,
+                    draft.created_at,
+                )
+            return AppendResult(
+                Message(
+                    draft.channel_id,
+                    seq,
+                    draft.message_id,
+                    draft.user_id,
+                    draft.username,
+                    draft.display_name,
+                    draft.avatar_url,
+                    draft.content,
+                    draft.kind,
+                    draft.created_at,
+                ),
+                False,
+            )
+
+        result = await self._call(append)
+        self.observe_batch(1)
+        return result
+
+    async def messages(
+        self,
+        channel_id: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int,
+        include_deleted: bool = False,
+    ) -> list[Message]:
+        live = "" if include_deleted else " AND deleted_at IS NULL"
+        if after is not None:
+            sql = (
+                f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = $1 AND seq > $2"
+                f"{live} ORDER BY seq LIMIT $3"
+            )
+            bound = after
+        else:
+            sql = (
+                f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = $1 AND seq < $2"
+                f"{live} ORDER BY seq DESC LIMIT $3"
+            )
+            bound = before if before is not None else 2**62
+        rows = [
+            _message(r) for r in await self._call(lambda c: c.fetch(sql, channel_id, bound, limit))
+        ]
+        if after is None:
+            rows.reverse()
+        return rows
+
+    async def get_message(self, channel_id: str, seq: int) -> Message | None:
+        row = await self._call(
+            lambda c: c.fetchrow(
+                f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = $1 AND seq = $2",
+                channel_id,
+                seq,
+            )
+        )
+        return _message(row) if row else None
+
+    async def delete_message(self, channel_id: str, seq: int, now: int) -> Message | None:
+        async def delete(c: asyncpg.Connection) -> Any:
+            async with c.transaction():
+                row = await c.fetchrow(
+                    f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = $1 AND seq = $2 "
+                    "FOR UPDATE",
+                    channel_id,
+                    seq,
+                )
+                if row is not None and row["deleted_at"] is None:
+                    await c.execute(
+                        "UPDATE messages SET deleted_at = $3 WHERE channel_id = $1 AND seq = $2",
+                        channel_id,
+                        seq,
+                        now,
+                    )
+                return row
+
+        row = await self._call(delete)
+        return _message(row) if row else None
+
+    async def is_member(self, channel_id: str, user_id: str) -> bool:
+        return bool(
+            await self._call(
+                lambda c: c.fetchval(
+                    "SELECT true FROM members WHERE channel_id = $1 AND user_id = $2",
+                    channel_id,
+                    user_id,
+                )
+            )
+        )
+
+    async def set_member(
+        self, channel_id: str, user_id: str, present: bool, by: str, now: int
+    ) -> None:
+        if present:
+            await self._call(
+                lambda c: c.execute(
+                    "INSERT INTO members (channel_id, user_id, added_by, added_at) "
+                    "VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING",
+                    channel_id,
+                    user_id,
+                    by,
+                    now,
+                )
+            )
+        else:
+            await self._call(
+                lambda c: c.execute(
+                    "DELETE FROM members WHERE channel_id = $1 AND user_id = $2",
+                    channel_id,
+                    user_id,
+                )
+            )
+
+    async def get_ban(self, channel_id: str, user_id: str, now: int) -> Ban | None:
+        row = await self._call(
+            lambda c: c.fetchrow(
+                "SELECT channel_id, user_id, reason, banned_by, created_at, expires_at "
+                "FROM bans WHERE channel_id = $1 AND user_id = $2 "
+                "AND (expires_at IS NULL OR expires_at > $3)",
+                channel_id,
+                user_id,
+                now,
+            )
+        )
+        return Ban(str(row[0]), *row[1:]) if row else None
+
+    async def put_ban(self, ban: Ban) -> None:
+        await self._call(
+            lambda c: c.execute(
+                "INSERT INTO bans (channel_id, user_id, reason, banned_by, created_at, expires_at) "
+                "VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (channel_id, user_id) DO UPDATE SET "
+                "reason = EXCLUDED.reason, banned_by = EXCLUDED.banned_by, "
+                "created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at",
+                ban.channel_id,
+                ban.user_id,
+                ban.reason,
+                ban.banned_by,
+                ban.created_at,
+                ban.expires_at,
+            )
+        )
+
+    async def delete_ban(self, channel_id: str, user_id: str, by: str, now: int) -> bool:
+        status = await self._call(
+            lambda c: c.execute(
+                "DELETE FROM bans WHERE channel_id = $1 AND user_id = $2", channel_id, user_id
+            )
+        )
+        return status != "DELETE 0"
+
+    async def log_moderation(
+        self, channel_id: str, actor: str, action: str, target: str, detail: str, now: int
+    ) -> None:
+        await self._call(
+            lambda c: c.execute(
+                "INSERT INTO moderation_log "
+                "(channel_id, actor, action, target, detail, created_at) "
+                "VALUES ($1,$2,$3,$4,$5,$6)",
+                channel_id,
+                actor,
+                action,
+                target,
+                detail,
+                now,
+            )
+        )
+
+    async def moderation_log(self, channel_id: str, limit: int) -> list[dict[str, object]]:
+        rows = await self._call(
+            lambda c: c.fetch(
+                "SELECT actor, action, target, detail, created_at FROM moderation_log "
+                "WHERE channel_id = $1 ORDER BY id DESC LIMIT $2",
+                channel_id,
+                limit,
+            )
+        )
+        return [dict(r) for r in rows]
+
+
+@asynccontextmanager
+async def open_postgres_store(
+    dsn: str, *, min_size: int = 2, max_size: int = 10
+) -> AsyncIterator[PostgresStore]:
+    """A pool on `dsn`; needs `trichat.aio.open_aio_loop()` around it."""
+
+    async def create() -> asyncpg.Pool:
+        return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+
+    try:
+        pool = await aio.run(create)
+    except (asyncpg.PostgresError, OSError) as exc:
+        raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+    try:
+        yield PostgresStore(pool)
+    finally:
+        with trio.CancelScope(shield=True):
+            await aio.run(pool.close)
