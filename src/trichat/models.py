@@ -64,6 +64,20 @@ class MessageDraft:
     kind: str
     created_at: int
 
+    def numbered(self, seq: int) -> Message:
+        return Message(
+            self.channel_id,
+            seq,
+            self.message_id,
+            self.user_id,
+            self.username,
+            self.display_name,
+            self.avatar_url,
+            self.content,
+            self.kind,
+            self.created_at,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -78,6 +92,21 @@ class Message:
     kind: str
     created_at: int
     deleted: bool = False
+
+    def columns(self) -> tuple[object, ...]:
+        """The stored columns, in the stores' column order (without deleted_at)."""
+        return (
+            self.channel_id,
+            self.seq,
+            self.message_id,
+            self.user_id,
+            self.username,
+            self.display_name,
+            self.avatar_url,
+            self.content,
+            self.kind,
+            self.created_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ _FILE = re.compile(r"^(\d+)_(\w+)\.(up|down)\.sql$")
 
 
 class MigrationError(Exception):
-    pass
+    """The migrations folder or the database's migration state is not usable."""
 
 
 @dataclass(frozen=True)

@@ -205,35 +205,13 @@ class PostgresStore:
                 )
                 if seq is None:
                     raise LookupError(f"no channel {draft.channel_id}")
+                msg = draft.numbered(seq)
                 await c.execute(
                     f"INSERT INTO messages ({_MESSAGE_COLS}) VALUES "
                     "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,NULL)",
-                    draft.channel_id,
-                    seq,
-                    draft.message_id,
-                    draft.user_id,
-                    draft.username,
-                    draft.display_name,
-                    draft.avatar_url,
-                    draft.content,
-                    draft.kind,
-                    draft.created_at,
+                    *msg.columns(),
                 )
-            return AppendResult(
-                Message(
-                    draft.channel_id,
-                    seq,
-                    draft.message_id,
-                    draft.user_id,
-                    draft.username,
-                    draft.display_name,
-                    draft.avatar_url,
-                    draft.content,
-                    draft.kind,
-                    draft.created_at,
-                ),
-                False,
-            )
+            return AppendResult(msg, duplicate=False)
 
         result = await self._call(append)
         self.observe_batch(1)

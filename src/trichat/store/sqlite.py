@@ -319,32 +319,10 @@ class SqliteStore:
             ).fetchone()
             if seq_row is None:
                 raise LookupError(f"no channel {draft.channel_id}")
-            msg = Message(
-                channel_id=draft.channel_id,
-                seq=seq_row[0],
-                message_id=draft.message_id,
-                user_id=draft.user_id,
-                username=draft.username,
-                display_name=draft.display_name,
-                avatar_url=draft.avatar_url,
-                content=draft.content,
-                kind=draft.kind,
-                created_at=draft.created_at,
-            )
+            msg = draft.numbered(seq_row[0])
             c.execute(
                 f"INSERT INTO messages ({_MESSAGE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,NULL)",
-                (
-                    msg.channel_id,
-                    msg.seq,
-                    msg.message_id,
-                    msg.user_id,
-                    msg.username,
-                    msg.display_name,
-                    msg.avatar_url,
-                    msg.content,
-                    msg.kind,
-                    msg.created_at,
-                ),
+                msg.columns(),
             )
             return AppendResult(msg, duplicate=False)
 
