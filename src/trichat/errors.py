@@ -36,6 +36,21 @@ ERROR_CODES = frozenset(
 )
 
 
+# The HTTP status each code answers with, where it is answered over HTTP (REST, and
+# refusals of the single-channel WebSocket endpoint before the upgrade).
+HTTP_STATUS = {
+    BAD_REQUEST: 400,
+    TOO_LONG: 400,
+    UNAUTHORIZED: 401,
+    FORBIDDEN: 403,
+    NOT_JOINED: 403,
+    CHANNEL_FULL: 403,
+    NOT_FOUND: 404,
+    RATE_LIMITED: 429,
+    UNAVAILABLE: 503,
+}
+
+
 class ClientError(Exception):
     """The peer asked for something it may not have; answered, never fatal."""
 

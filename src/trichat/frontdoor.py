@@ -20,7 +20,7 @@ import trio
 from trichat.auth import Verifier
 from trichat.config import Settings
 from trichat.connection import Session, Sessions
-from trichat.errors import AuthError, ClientError
+from trichat.errors import HTTP_STATUS, AuthError, ClientError
 from trichat.hub import Hub
 from trichat.hyper import HypercornGate
 from trichat.metrics import Metrics
@@ -49,7 +49,6 @@ _STATUS_CODES = {
     431: "bad_request",
     503: "unavailable",
 }
-_CLIENT_STATUS = {"not_found": 404, "forbidden": 403, "channel_full": 403, "unavailable": 503}
 
 
 def websocket_target(path: str) -> tuple[bool, str | None]:
@@ -171,7 +170,7 @@ class FrontDoor:
             try:
                 await self.service.check_join(principal, channel_id)
             except ClientError as err:
-                raise HandshakeError(_CLIENT_STATUS.get(err.code, 400), err.message) from None
+                raise HandshakeError(HTTP_STATUS.get(err.code, 400), err.message) from None
         await stream.send_all(accept_response(key))
         session = Session(
             stream,

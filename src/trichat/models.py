@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 PUBLIC = "public"
@@ -65,18 +65,7 @@ class MessageDraft:
     created_at: int
 
     def numbered(self, seq: int) -> Message:
-        return Message(
-            self.channel_id,
-            seq,
-            self.message_id,
-            self.user_id,
-            self.username,
-            self.display_name,
-            self.avatar_url,
-            self.content,
-            self.kind,
-            self.created_at,
-        )
+        return Message(seq=seq, **{f.name: getattr(self, f.name) for f in fields(self)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,18 +84,7 @@ class Message:
 
     def columns(self) -> tuple[object, ...]:
         """The stored columns, in the stores' column order (without deleted_at)."""
-        return (
-            self.channel_id,
-            self.seq,
-            self.message_id,
-            self.user_id,
-            self.username,
-            self.display_name,
-            self.avatar_url,
-            self.content,
-            self.kind,
-            self.created_at,
-        )
+        return tuple(getattr(self, f.name) for f in _STORED_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +108,6 @@ class PresenceEntry:
     user_id: str
     username: str
     last_seen: int
+
+
+_STORED_COLUMNS = [f for f in fields(Message) if f.name != "deleted"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from trichat.broker.base import CLOSED, DELETED, KICK, MESSAGE, PRESENCE, TYPING, Broker, Event
 from trichat.config import Settings
 from trichat.errors import (
+    BAD_REQUEST,
     CHANNEL_FULL,
     FORBIDDEN,
     NOT_FOUND,
@@ -279,7 +280,7 @@ class ChatService:
     ) -> Ban:
         await self.managed_channel(who, channel_id)
         if user_id == who.user_id:
-            raise ClientError(BAD_REQUEST_CODE, "you cannot ban yourself", channel_id=channel_id)
+            raise ClientError(BAD_REQUEST, "you cannot ban yourself", channel_id=channel_id)
         now = self.clock()
         expires = None if duration_seconds is None else now + duration_seconds * 1000
         ban = Ban(channel_id, user_id, reason, who.user_id, now, expires)
@@ -308,9 +309,6 @@ class ChatService:
         await self._store_call(
             self.store.log_moderation(channel_id, who.user_id, action, target, detail, self.clock())
         )
-
-
-BAD_REQUEST_CODE = "bad_request"
 
 
 def _describe(changes: dict[str, object]) -> str:

@@ -13,23 +13,12 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from trichat.auth import Verifier
-from trichat.errors import AuthError, ClientError
+from trichat.errors import HTTP_STATUS, AuthError, ClientError
 from trichat.models import Principal
 
 log = logging.getLogger("trichat.web")
 
 MAX_BODY = 64 * 1024
-_CLIENT_STATUS = {
-    "bad_request": 400,
-    "too_long": 400,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "not_joined": 403,
-    "channel_full": 403,
-    "not_found": 404,
-    "rate_limited": 429,
-    "unavailable": 503,
-}
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -107,7 +96,7 @@ def create_app() -> QuartTrio:
 
     @app.errorhandler(ClientError)
     async def _client_error(err: ClientError) -> Response:
-        status = _CLIENT_STATUS.get(err.code, 400)
+        status = HTTP_STATUS.get(err.code, 400)
         return error_response(ApiError(status, err.message, err.code, err.retry_after))
 
     @app.errorhandler(HTTPException)
