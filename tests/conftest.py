@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from tests.helpers.pg import PostgresServer
+from tests.helpers.redis import RedisServer
 from trichat.auth import mint
 from trichat.config import Settings
 from trichat.server import ServerHandle, serve
@@ -32,6 +33,18 @@ def postgres_server() -> Iterator[PostgresServer]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A throwaway redis-server per test: tests stop and restart it at will."""
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = RedisServer(folder)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def test_settings(data_dir: Path, **overrides: Any) -> Settings:

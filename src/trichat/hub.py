@@ -9,6 +9,12 @@ The bridge task is this instance's one consumer of `broker.events()`; it routes
 each event to its channel's supervisor with `send_nowait`. A full inbox drops the
 event and marks the supervisor for a resync from the store, so the bridge never
 waits for a slow channel.
+
+A gap only shows when a later message arrives. The tail watcher covers the last
+message of a burst whose publish was lost (an instance killed between commit and
+publish): every `TAIL_EVERY` seconds it reads the last seq of every channel with a
+supervisor in one store read, and resyncs a supervisor that is still behind a
+tail it already saw on the previous round (so a publish in flight is not a gap).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ GAP_HOLD = 0.25  # seconds a seq gap may stay open before the store is read
 LINGER = 5.0  # seconds a supervisor with no members stays, to absorb rejoin churn
 RECENT = 128  # released frames kept per channel to catch up a joining member
 FILL_BATCH = 500
+TAIL_EVERY = 1.0  # seconds between tail checks: a lost last publish heals in ≤ 2 rounds
 
 
 class Member(Protocol):
@@ -61,6 +68,7 @@ class Supervisor:
         self.recent: deque[tuple[int, bytes]] = deque(maxlen=RECENT)
         self.reorder: SeqReorder[tuple[int, int, bytes | None]] = SeqReorder(0)
         self.resync = False
+        self.tail = 0  # the store's last seq at the tail watcher's previous round
         self.ready = trio.Event()
         self.failed: BaseException | None = None
 
@@ -267,11 +275,15 @@ class Hub:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._bridge)
+            nursery.start_soon(self._watch_tails)
             task_status.started()
 
     async def _bridge(self) -> None:
         """Relay broker events into supervisors' inboxes; never wait for one."""
         async for event in self.broker.events():
+            if event.kind == RESYNC and not event.channel_id:
+                self.resync_all()  # the broker was away: events may be lost
+                continue
             sup = self._sups.get(event.channel_id)
             if sup is None:
                 continue
@@ -282,7 +294,33 @@ class Hub:
 
     def resync_all(self) -> None:
         """After a broker outage: every supervisor re-reads the store's last seq."""
-        for sup in self._sups.values():
-            sup.resync = True
-            with contextlib.suppress(trio.WouldBlock):
-                sup.inbox_send.send_nowait(Event("resync", sup.channel_id))
+        for sup in list(self._sups.values()):
+            self._resync(sup)
+
+    @staticmethod
+    def _resync(sup: Supervisor) -> None:
+        sup.resync = True
+        with contextlib.suppress(trio.WouldBlock):
+            sup.inbox_send.send_nowait(Event(RESYNC, sup.channel_id))
+
+    async def _watch_tails(self) -> None:
+        while True:
+            await trio.sleep(TAIL_EVERY)
+            sups = [s for s in self._sups.values() if s.members]
+            if not sups:
+                continue
+            try:
+                tails = await self.store.last_seqs([s.channel_id for s in sups])
+            except Exception:
+                continue  # the store is down: nothing new can be committed either
+            for sup in sups:
+                tail = tails.get(sup.channel_id, 0)
+                if sup.released < min(tail, sup.tail):
+                    log.info(
+                        "%s behind the store (%d < %d): resync",
+                        sup.channel_id,
+                        sup.released,
+                        sup.tail,
+                    )
+                    self._resync(sup)
+                sup.tail = tail

@@ -18,7 +18,7 @@ from trichat.broker.base import Broker
 from trichat.broker.memory import MemoryBroker
 from trichat.config import Settings
 from trichat.connection import Sessions
-from trichat.errors import ConfigError, Conflict
+from trichat.errors import Conflict
 from trichat.frontdoor import FrontDoor
 from trichat.hub import Hub
 from trichat.hyper import HypercornGate
@@ -74,8 +74,15 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
 
 @asynccontextmanager
 async def open_broker(settings: Settings) -> AsyncIterator[Broker]:
+    """Redis when REDIS_URL is set (needs the asyncio loop open), else in-process."""
     if settings.redis_url:
-        raise ConfigError("REDIS_URL is set, but this build has no Redis broker yet")
+        from trichat.broker.redis import open_redis_broker
+
+        async with open_redis_broker(settings.redis_url) as broker:
+            if not broker.healthy:
+                log.warning("redis is not reachable yet; serving alone until it is")
+            yield broker
+        return
     yield MemoryBroker()
 
 

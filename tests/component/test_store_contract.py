@@ -73,6 +73,15 @@ async def test_concurrent_appends_are_gap_free(store: Store) -> None:
         assert (await store.get_channel(cid)).last_seq == 300  # type: ignore[union-attr]
 
 
+async def test_last_seqs_reads_many_channels_at_once(store: Store) -> None:
+    a, b = await new_channel(store, "a"), await new_channel(store, "b")
+    for n in range(3):
+        await store.append(draft(a, n))
+    unknown = str(uuid.uuid4())
+    assert await store.last_seqs([a, b, unknown]) == {a: 3, b: 0}
+    assert await store.last_seqs([]) == {}
+
+
 async def test_dedupe_returns_the_first(store: Store) -> None:
     if True:  # (one body for every store)
         cid = await new_channel(store)

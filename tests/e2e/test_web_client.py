@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.helpers.ports import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "e2e-secret-of-sufficient-length-for-hs256-xxxx"
@@ -182,7 +183,7 @@ def test_page_reconnects_and_shows_what_it_missed(
     server.stop()
     expect(alice.locator("#status")).to_have_text("reconnecting…")
     # while alice's page is away, others talk (on a server on another port)
-    elsewhere = Server(server.data, port=_free_port())
+    elsewhere = Server(server.data, port=free_port())
     elsewhere.post("bob", "missed 1")
     elsewhere.post("bob", "missed 2")
     elsewhere.stop()
@@ -196,9 +197,3 @@ def test_page_reconnects_and_shows_what_it_missed(
         expect(alice.locator(".msg.pending")).to_have_count(0)
     finally:
         again.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

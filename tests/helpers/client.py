@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import http.client as httpclient
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -138,3 +138,16 @@ async def http(
         return out
 
     return await trio.to_thread.run_sync(call)
+
+
+async def poll_health(
+    port: int, condition: Callable[[dict[str, Any]], bool], within: float = 10.0
+) -> dict[str, Any]:
+    """Poll GET /health until `condition` holds, as an operator's probe would: the
+    server's state is only observable from outside through it."""
+    with trio.fail_after(within):
+        while True:
+            health = (await http(port, "GET", "/api/v1/chat/health")).json()
+            if condition(health):
+                return health  # type: ignore[no-any-return]
+            await trio.sleep(0.05)

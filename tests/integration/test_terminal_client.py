@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import trio
 
 from tests.conftest import StartServer
 from tests.helpers.client import http, ws_connect
+from tests.helpers.ports import free_port
 
 
 class Terminal:
@@ -30,12 +30,6 @@ class Terminal:
                 assert chunk, f"the client ended before printing {text!r}:\n{self.out.decode()}"
                 self.out += chunk
         return self.out.decode()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_chat_send_receive_join_who_quit(start_server: StartServer) -> None:
@@ -93,7 +87,7 @@ async def test_chat_send_receive_join_who_quit(start_server: StartServer) -> Non
 
 
 async def test_chat_reconnects_and_resumes(start_server: StartServer, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     data = tmp_path / "data"
     first = await start_server(data_dir=data, port=port)
     proc = await trio.lowlevel.open_process(

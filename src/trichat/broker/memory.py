@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import trio
 
 from trichat.broker.base import Event
+from trichat.broker.local import LocalLimiter, LocalPresence
 from trichat.models import PresenceEntry
-from trichat.protocol.ratelimit import TokenBucket
 
 EVENT_BUFFER = 65_536
 
@@ -19,8 +19,8 @@ class MemoryBroker:
 
     def __init__(self, *, buffer: int = EVENT_BUFFER) -> None:
         self._send, self._recv = trio.open_memory_channel[Event](buffer)
-        self._presence: dict[str, dict[str, tuple[PresenceEntry, set[str]]]] = {}
-        self._buckets: dict[str, TokenBucket] = {}
+        self._presence = LocalPresence()
+        self._limiter = LocalLimiter()
         self.dropped = 0
 
     @property
@@ -44,44 +44,16 @@ class MemoryBroker:
         return None
 
     async def presence_join(self, channel_id: str, entry: PresenceEntry, conn_key: str) -> bool:
-        users = self._presence.setdefault(channel_id, {})
-        current = users.get(entry.user_id)
-        if current is None:
-            users[entry.user_id] = (entry, {conn_key})
-            return True
-        current[1].add(conn_key)
-        users[entry.user_id] = (entry, current[1])
-        return False
+        return self._presence.join(channel_id, entry, conn_key)
 
     async def presence_leave(self, channel_id: str, user_id: str, conn_key: str) -> bool:
-        users = self._presence.get(channel_id)
-        if not users or user_id not in users:
-            return False
-        conns = users[user_id][1]
-        conns.discard(conn_key)
-        if conns:
-            return False
-        del users[user_id]
-        if not users:
-            del self._presence[channel_id]
-        return True
+        return self._presence.leave(channel_id, user_id, conn_key)
 
     async def presence(self, channel_id: str) -> list[PresenceEntry]:
-        return [entry for entry, _ in self._presence.get(channel_id, {}).values()]
+        return self._presence.entries(channel_id)
 
     async def presence_counts(self) -> dict[str, int]:
-        return {cid: len(users) for cid, users in self._presence.items()}
+        return self._presence.counts()
 
     async def rate_limit(self, key: str, capacity: int, period: float) -> float:
-        now = trio.current_time()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) > 100_000:
-                self._forget_full(now)
-            bucket = self._buckets[key] = TokenBucket(capacity, period, now)
-        return bucket.take(now)
-
-    def _forget_full(self, now: float) -> None:
-        """A full bucket carries no state: drop those to keep the dict bounded."""
-        for key in [k for k, b in self._buckets.items() if b.full_at(now) <= now]:
-            del self._buckets[key]
+        return self._limiter.take(key, capacity, period)

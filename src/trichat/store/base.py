@@ -48,6 +48,9 @@ class Store(Protocol):
 
     async def find_channel_by_name(self, name: str) -> Channel | None: ...
 
+    async def last_seqs(self, channel_ids: list[str]) -> dict[str, int]:
+        """Each known channel's last assigned seq, in one read (the tail watcher)."""
+
     async def list_channels(
         self,
         *,

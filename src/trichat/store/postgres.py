@@ -129,6 +129,14 @@ class PostgresStore:
         )
         return _channel(row) if row else None
 
+    async def last_seqs(self, channel_ids: list[str]) -> dict[str, int]:
+        rows = await self._call(
+            lambda c: c.fetch(
+                "SELECT id, last_seq FROM channels WHERE id = ANY($1::uuid[])", channel_ids
+            )
+        )
+        return {str(row["id"]): row["last_seq"] for row in rows}
+
     async def find_channel_by_name(self, name: str) -> Channel | None:
         row = await self._call(
             lambda c: c.fetchrow(f"SELECT {_CHANNEL_COLS} FROM channels WHERE name = $1", name)

@@ -239,6 +239,18 @@ class SqliteStore:
         )
         return _channel(row) if row else None
 
+    async def last_seqs(self, channel_ids: list[str]) -> dict[str, int]:
+        def read(c: sqlite3.Connection) -> dict[str, int]:
+            found: dict[str, int] = {}
+            for start in range(0, len(channel_ids), 500):
+                chunk = channel_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT id, last_seq FROM channels WHERE id IN ({marks})"
+                found.update(c.execute(sql, chunk).fetchall())
+            return found
+
+        return await self._read(read)
+
     async def find_channel_by_name(self, name: str) -> Channel | None:
         row = await self._read(
             lambda c: c.execute(
