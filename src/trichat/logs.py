@@ -37,9 +37,28 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+class OneLineOutage(logging.Filter):
+    """Expected outage reports from a driver's own loggers (asyncpg's pool retrying
+    while PostgreSQL is down): one line with the error, not a traceback a second."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        driver = record.name.partition(".")[0] in DRIVER_LOGGERS
+        if driver and record.exc_info and record.levelno < logging.ERROR:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+DRIVER_LOGGERS = ("asyncpg", "redis")
+
+
 def configure(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    handler.addFilter(OneLineOutage())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,63 +14,38 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.helpers.ports import free_port
+from tests.helpers.process import TrichatProcess
 
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "e2e-secret-of-sufficient-length-for-hs256-xxxx"
 SHOTS = os.environ.get("TRICHAT_SCREENSHOTS")  # a folder: save screenshots there (docs/)
 
 
-class Server:
+class Server(TrichatProcess):
     def __init__(self, data: Path, port: int = 0) -> None:
         self.data = data
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRICHAT_")}
-        env.update(
-            {
-                "PORT": str(port),
-                "TRICHAT_DATA_DIR": str(data),
-                "TRICHAT_DEV": "1",
-                "TRICHAT_JWT_SECRET": SECRET,
-                "TRICHAT_SHUTDOWN_GRACE": "2s",
-            }
+        log = data.parent / f"server-{time.monotonic_ns()}.log"
+        super().__init__(
+            log,
+            SECRET,
+            PORT=str(port),
+            TRICHAT_DATA_DIR=str(data),
+            TRICHAT_DEV="1",
+            TRICHAT_SHUTDOWN_GRACE="2s",
         )
-        self.log = data.parent / f"server-{time.monotonic_ns()}.log"
-        with self.log.open("w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "trichat", "run"], env=env, stderr=log
-            )
-        deadline = time.monotonic() + 30
-        self.port = 0
-        while not self.port:  # poll the log file the server writes: no event to wait on
-            match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.log.read_text())
-            if match:
-                self.port = int(match.group(1))
-            assert time.monotonic() < deadline and self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.05)
-        self.url = f"http://127.0.0.1:{self.port}"
 
     def post(self, user: str, content: str) -> None:
-        from trichat.auth import mint
-
-        general = self.general()
         req = urllib.request.Request(
-            f"{self.url}/api/v1/chat/channels/{general}/messages",
+            f"{self.url}/api/v1/chat/channels/{self.general}/messages",
             method="POST",
             data=json.dumps({"content": content}).encode(),
             headers={
-                "Authorization": f"Bearer {mint(SECRET, user)}",
+                "Authorization": f"Bearer {self.token(user)}",
                 "Content-Type": "application/json",
             },
         )
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 201
-
-    def general(self) -> str:
-        return re.search(r"channel 'general' id: ([0-9a-f-]{36})", self.log.read_text()).group(1)  # type: ignore[union-attr]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=15)
-        assert "Traceback" not in self.log.read_text(), self.log.read_text()
 
 
 @pytest.fixture

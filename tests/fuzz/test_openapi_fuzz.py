@@ -7,11 +7,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.process import TrichatProcess
 
 SECRET = "fuzz-secret-of-sufficient-length-for-hs256-xx"
 
@@ -19,33 +20,13 @@ SECRET = "fuzz-secret-of-sufficient-length-for-hs256-xx"
 @pytest.fixture(scope="session")
 def trichat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("fuzz")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRICHAT_")}
-    env.update(
-        {
-            "PORT": "0",
-            "TRICHAT_DATA_DIR": str(data),
-            "TRICHAT_JWT_SECRET": SECRET,
-            "TRICHAT_LOG_LEVEL": "info",
-        }
+    server = TrichatProcess(
+        data / "server.log", SECRET, TRICHAT_DATA_DIR=str(data), TRICHAT_LOG_LEVEL="info"
     )
-    # the log goes to a file: a pipe nobody reads would fill and block the server
-    log_path = data / "server.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "trichat", "run"], env=env, stderr=log)
-    port = None
-    deadline = time.monotonic() + 30
-    while port is None and time.monotonic() < deadline and proc.poll() is None:
-        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log_path.read_text())
-        port = int(match.group(1)) if match else None
-        time.sleep(0.05)  # polling a file the server writes: there is no event to wait on
-    assert port, "trichat did not start:\n" + log_path.read_text()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        errors = log_path.read_text()
-        assert "Traceback" not in errors, errors
+        server.stop()
 
 
 def _token() -> str:

@@ -13,7 +13,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from trichat.auth import Verifier
-from trichat.errors import HTTP_STATUS, AuthError, ClientError
+from trichat.errors import HTTP_STATUS, UNAVAILABLE, AuthError, ClientError, StoreUnavailable
 from trichat.models import Principal
 
 log = logging.getLogger("trichat.web")
@@ -98,6 +98,12 @@ def create_app() -> QuartTrio:
     async def _client_error(err: ClientError) -> Response:
         status = HTTP_STATUS.get(err.code, 400)
         return error_response(ApiError(status, err.message, err.code, err.retry_after))
+
+    @app.errorhandler(StoreUnavailable)
+    async def _store_down(err: StoreUnavailable) -> Response:
+        log.warning("%s %s refused: %s", request.method, request.path, err)
+        message = "the store is unavailable; retry"
+        return error_response(ApiError(503, message, UNAVAILABLE, retry_after=1.0))
 
     @app.errorhandler(HTTPException)
     async def _http_error(err: HTTPException) -> Response:
