@@ -144,10 +144,14 @@ async def poll_health(
     port: int, condition: Callable[[dict[str, Any]], bool], within: float = 10.0
 ) -> dict[str, Any]:
     """Poll GET /health until `condition` holds, as an operator's probe would: the
-    server's state is only observable from outside through it."""
+    server's state is only observable from outside through it. A refused connection
+    (not listening yet) counts as not yet."""
     with trio.fail_after(within):
         while True:
-            health = (await http(port, "GET", "/api/v1/chat/health")).json()
-            if condition(health):
+            try:
+                health = (await http(port, "GET", "/api/v1/chat/health")).json()
+            except OSError:
+                health = None
+            if health is not None and condition(health):
                 return health  # type: ignore[no-any-return]
             await trio.sleep(0.05)

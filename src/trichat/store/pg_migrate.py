@@ -9,6 +9,7 @@ These are asyncio coroutines (asyncpg); call them through `trichat.aio.run`.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +32,12 @@ class Migration:
 
 
 def default_directory() -> Path:
-    """The repository's migrations/ (beside src/ in a checkout or editable install)."""
-    return Path(__file__).resolve().parents[3] / "migrations"
+    """The repository's migrations/ in a checkout or editable install; else where a
+    wheel install puts them (`share/trichat/migrations` under the environment)."""
+    checkout = Path(__file__).resolve().parents[3] / "migrations"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "trichat" / "migrations"
 
 
 def load(directory: Path) -> list[Migration]:
