@@ -181,11 +181,21 @@ class ChatService:
         if await self.broker.presence_join(channel_id, entry, conn_key):
             payload = encode_presence(channel_id, who.user_id, who.username, "joined", now)
             await self.publish(Event(PRESENCE, channel_id, payload=payload, user_id=who.user_id))
+            await self._record_seen(who, channel_id, now)
 
     async def presence_leave(self, who: Principal, channel_id: str, conn_key: str) -> None:
         if await self.broker.presence_leave(channel_id, who.user_id, conn_key):
-            payload = encode_presence(channel_id, who.user_id, who.username, "left", now_ms())
+            now = now_ms()
+            payload = encode_presence(channel_id, who.user_id, who.username, "left", now)
             await self.publish(Event(PRESENCE, channel_id, payload=payload, user_id=who.user_id))
+            await self._record_seen(who, channel_id, now)
+
+    async def _record_seen(self, who: Principal, channel_id: str, now: int) -> None:
+        """Presence history is a courtesy: a store failure must not fail a join."""
+        try:
+            await self.store.record_seen(channel_id, who.user_id, who.username, now)
+        except StoreUnavailable as exc:
+            log.warning("presence history not recorded: %s", exc)
 
     # ---- moderation and channel management (REST) ----------------------------------
 

@@ -55,6 +55,7 @@ async def test_up_is_idempotent_and_safe_concurrently(postgres_server: PostgresS
             "members",
             "bans",
             "moderation_log",
+            "presence",
             "schema_migrations",
         } <= await _tables(dsn)
 
@@ -65,8 +66,10 @@ async def test_down_then_up(postgres_server: PostgresServer) -> None:
     dsn = postgres_server.dsn(name)
     async with aio.open_aio_loop():
         await aio.run(migrate_up, dsn, default_directory())
-        reverted = await aio.run(migrate_down, dsn, default_directory(), 1)
-        assert reverted == [1]
+        assert await aio.run(migrate_down, dsn, default_directory(), 1) == [2]
+        assert await aio.run(current_version, dsn) == 1
+        assert "presence" not in await _tables(dsn)
+        assert await aio.run(migrate_down, dsn, default_directory(), 5) == [1]
         assert await aio.run(current_version, dsn) == 0
         assert await _tables(dsn) == {"schema_migrations"}
-        assert await aio.run(migrate_up, dsn, default_directory()) == [1]
+        assert await aio.run(migrate_up, dsn, default_directory()) == [1, 2]

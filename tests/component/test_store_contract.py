@@ -82,6 +82,20 @@ async def test_last_seqs_reads_many_channels_at_once(store: Store) -> None:
     assert await store.last_seqs([]) == {}
 
 
+async def test_presence_history_keeps_the_latest_sighting(store: Store) -> None:
+    cid = await new_channel(store)
+    await store.record_seen(cid, "alice", "Alice", 100)
+    await store.record_seen(cid, "bob", "Bob", 200)
+    await store.record_seen(cid, "alice", "Alice B.", 300)
+    await store.record_seen(cid, "bob", "Bob", 150)  # an older report changes nothing
+    seen = await store.recently_seen(cid, 10)
+    assert [(p.user_id, p.username, p.last_seen) for p in seen] == [
+        ("alice", "Alice B.", 300),
+        ("bob", "Bob", 200),
+    ]
+    assert [p.user_id for p in await store.recently_seen(cid, 1)] == ["alice"]
+
+
 async def test_dedupe_returns_the_first(store: Store) -> None:
     if True:  # (one body for every store)
         cid = await new_channel(store)

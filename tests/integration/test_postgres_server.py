@@ -62,8 +62,8 @@ async def test_migrate_command(postgres_server: PostgresServer) -> None:
         )
 
     first = await trio.to_thread.run_sync(migrate)
-    assert first.returncode == 0 and "applied [1]" in first.stdout
+    assert first.returncode == 0 and "applied [1, 2]" in first.stdout
     again = await trio.to_thread.run_sync(migrate)
-    assert "applied nothing; schema version now 1" in again.stdout
+    assert "applied nothing; schema version now 2" in again.stdout
     down = await trio.to_thread.run_sync(migrate, "--down", "1")
-    assert down.returncode == 0 and "reverted [1]; schema version now 0" in down.stdout
+    assert down.returncode == 0 and "reverted [2]; schema version now 1" in down.stdout

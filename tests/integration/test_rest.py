@@ -195,3 +195,30 @@ async def test_dev_token_route_only_in_dev_mode(server: Running, start_server) -
     page = await http(dev.port, "GET", "/")
     assert b"window.TRICHAT_DEV = true" in page.body
     assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+async def test_presence_online_and_recently_seen(server: Running) -> None:
+    cid = server.general
+    url = f"{API}/channels/{cid}/presence"
+    token = server.token("viewer")
+    async with ws_connect(server.ws_url("alice", username="Alice")) as alice:
+        await alice.join(cid)
+        async with ws_connect(server.ws_url("bob")) as bob:
+            await bob.join(cid)
+            await alice.expect("presence", user_id="bob", presence_type="joined")
+            online = (await http(server.port, "GET", url, token=token)).json()["users"]
+            assert sorted((u["user_id"], u["status"]) for u in online) == [
+                ("alice", "online"),
+                ("bob", "online"),
+            ]
+        await alice.expect("presence", user_id="bob", presence_type="left")
+        now_online = (await http(server.port, "GET", url, token=token)).json()["users"]
+        assert [u["user_id"] for u in now_online] == ["alice"]
+        everyone = (await http(server.port, "GET", url + "?include=offline", token=token)).json()
+        assert [(u["user_id"], u["status"]) for u in everyone["users"]] == [
+            ("alice", "online"),
+            ("bob", "offline"),
+        ]
+        assert everyone["users"][1]["last_seen"] >= online[0]["last_seen"]
+    bad = await http(server.port, "GET", url + "?include=everyone", token=token)
+    assert bad.status == 400 and "include" in bad.json()["error"]["message"]

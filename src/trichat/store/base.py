@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft
+from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft, PresenceEntry
 
 
 class Store(Protocol):
@@ -106,3 +106,10 @@ class Store(Protocol):
     ) -> None: ...
 
     async def moderation_log(self, channel_id: str, limit: int) -> list[dict[str, object]]: ...
+
+    # presence history
+    async def record_seen(self, channel_id: str, user_id: str, username: str, at: int) -> None:
+        """Remember that the user was present in the channel at `at` (epoch ms)."""
+
+    async def recently_seen(self, channel_id: str, limit: int) -> list[PresenceEntry]:
+        """Users last present in the channel, most recent first."""

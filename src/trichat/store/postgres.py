@@ -19,7 +19,7 @@ import trio
 
 from trichat import aio
 from trichat.errors import Conflict, StoreUnavailable
-from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft
+from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft, PresenceEntry
 
 T = TypeVar("T")
 _CHANNEL_COLS = (
@@ -372,6 +372,31 @@ class PostgresStore:
                 now,
             )
         )
+
+    async def record_seen(self, channel_id: str, user_id: str, username: str, at: int) -> None:
+        await self._call(
+            lambda c: c.execute(
+                "INSERT INTO presence (channel_id, user_id, username, last_seen) "
+                "VALUES ($1,$2,$3,$4) ON CONFLICT (channel_id, user_id) DO UPDATE SET "
+                "username = excluded.username, "
+                "last_seen = greatest(presence.last_seen, excluded.last_seen)",
+                channel_id,
+                user_id,
+                username,
+                at,
+            )
+        )
+
+    async def recently_seen(self, channel_id: str, limit: int) -> list[PresenceEntry]:
+        rows = await self._call(
+            lambda c: c.fetch(
+                "SELECT user_id, username, last_seen FROM presence WHERE channel_id = $1 "
+                "ORDER BY last_seen DESC LIMIT $2",
+                channel_id,
+                limit,
+            )
+        )
+        return [PresenceEntry(r["user_id"], r["username"], r["last_seen"]) for r in rows]
 
     async def moderation_log(self, channel_id: str, limit: int) -> list[dict[str, object]]:
         rows = await self._call(

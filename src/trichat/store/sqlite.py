@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import trio
 
 from trichat.errors import Conflict, StoreUnavailable
-from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft
+from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft, PresenceEntry
 
 T = TypeVar("T")
 log = logging.getLogger("trichat.store.sqlite")
@@ -470,6 +470,26 @@ class SqliteStore:
                 (channel_id, actor, action, target, detail, now),
             )
         )
+
+    async def record_seen(self, channel_id: str, user_id: str, username: str, at: int) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO presence (channel_id, user_id, username, last_seen) "
+                "VALUES (?,?,?,?) ON CONFLICT (channel_id, user_id) DO UPDATE SET "
+                "username = excluded.username, last_seen = max(last_seen, excluded.last_seen)",
+                (channel_id, user_id, username, at),
+            )
+        )
+
+    async def recently_seen(self, channel_id: str, limit: int) -> list[PresenceEntry]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT user_id, username, last_seen FROM presence WHERE channel_id = ? "
+                "ORDER BY last_seen DESC LIMIT ?",
+                (channel_id, limit),
+            ).fetchall()
+        )
+        return [PresenceEntry(*row) for row in rows]
 
     async def moderation_log(self, channel_id: str, limit: int) -> list[dict[str, object]]:
         rows = await self._read(

@@ -56,3 +56,13 @@ CREATE TABLE IF NOT EXISTS moderation_log (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS moderation_log_channel ON moderation_log (channel_id, id);
+
+-- when each user was last present in each channel (written at presence start and end)
+CREATE TABLE IF NOT EXISTS presence (
+    channel_id TEXT NOT NULL REFERENCES channels (id),
+    user_id    TEXT NOT NULL,
+    username   TEXT NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    PRIMARY KEY (channel_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS presence_recent ON presence (channel_id, last_seen);

@@ -19,7 +19,7 @@ from trichat.connection import Sessions
 from trichat.errors import Conflict, StoreUnavailable
 from trichat.hub import Hub
 from trichat.metrics import Metrics
-from trichat.models import PUBLIC, USER, Ban, Channel, Message, Principal, rfc3339
+from trichat.models import PUBLIC, USER, Ban, Channel, Message, PresenceEntry, Principal, rfc3339
 from trichat.protocol.frames import message_payload
 from trichat.service import ChatService, valid_uuid
 from trichat.web import schemas as S
@@ -84,6 +84,18 @@ def _user(user_id: str) -> str:
     if not 0 < len(user_id) <= 128:
         raise ApiError(400, "user id must be 1..128 characters")
     return user_id
+
+
+RECENTLY_SEEN = 100  # offline users listed by presence?include=offline
+
+
+def _presence_json(p: PresenceEntry, status: str) -> dict[str, object]:
+    return {
+        "user_id": p.user_id,
+        "username": p.username,
+        "status": status,
+        "last_seen": rfc3339(p.last_seen),
+    }
 
 
 def register(app: QuartTrio, deps: Deps) -> Api:
@@ -286,20 +298,18 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         "GET",
         f"{PREFIX}/channels/{{channel_id}}/presence",
         summary="Who is online in the channel, across all instances",
+        query=S.PresenceQuery,
         responses={200: S.Presence},
         errors=(404,),
     )
-    async def presence(who: Principal, channel_id: str) -> Response:
+    async def presence(who: Principal, channel_id: str, query: dict[str, Any]) -> Response:
         channel = await service.visible_channel(who, _uuid(channel_id))
-        users = [
-            {
-                "user_id": p.user_id,
-                "username": p.username,
-                "status": "online",
-                "last_seen": rfc3339(p.last_seen),
-            }
-            for p in await broker.presence(channel.id)
-        ]
+        online = await broker.presence(channel.id)
+        users = [_presence_json(p, "online") for p in online]
+        if query.get("include") == "offline":
+            here = {p.user_id for p in online}
+            seen = await store.recently_seen(channel.id, RECENTLY_SEEN)
+            users += [_presence_json(p, "offline") for p in seen if p.user_id not in here]
         return json_response({"users": users})
 
     async def membership(who: Principal, channel_id: str, user_id: str, present: bool) -> Response:

@@ -128,11 +128,16 @@ PresenceUser = Model(
     [
         Field("user_id", str, required=True),
         Field("username", str, required=True),
-        Field("status", str, required=True, enum=("online",)),
+        Field("status", str, required=True, enum=("online", "offline")),
         Field("last_seen", str, required=True, fmt="date-time"),
     ],
 )
 Presence = Model("Presence", [Field("users", ("array", PresenceUser), required=True)])
+PresenceQuery = Model(
+    "PresenceQuery",
+    [Field("include", str, enum=("offline",))],
+    description="include=offline adds the 100 users most recently seen, status offline",
+)
 
 BanCreate = Model(
     "BanCreate",
@@ -241,6 +246,7 @@ ALL = [
     MessagePosted,
     PresenceUser,
     Presence,
+    PresenceQuery,
     BanCreate,
     BanOut,
     Membership,
