@@ -132,3 +132,13 @@ async def start_server(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[S
 @pytest.fixture
 async def server(start_server: StartServer) -> Running:
     return await start_server()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The regression benchmark's figures (tests/bench), for the CI log."""
+    from tests.bench.test_bench import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("benchmark figures (recorded, not asserted)")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -1,4 +1,5 @@
-"""`trichat run | token | migrate`: the only place that calls `trio.run`."""
+"""`trichat run | token | migrate | chat | bench`: the only place that calls `trio.run`
+(besides the bench's worker processes, each one trio run of its own)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("url", help="the server, e.g. http://127.0.0.1:8080 or ws://…/ws")
     c.add_argument("--token", required=True, help="a JWT (see trichat token)")
     c.add_argument("--channel", help="a channel id to join at once")
+    b = sub.add_parser("bench", help="a load generator for any trichat (docs/performance.md)")
+    b.add_argument("url", help="the server, e.g. http://127.0.0.1:8080")
+    b.add_argument("--secret", help="the server's HS256 secret, to mint the clients' tokens")
+    b.add_argument("--data-dir", help="or: the server's data folder (its embedded secret)")
+    b.add_argument("--channels", type=int, default=1, help="channels to create (default 1)")
+    b.add_argument("--members", type=int, default=1000, help="clients per channel (1000)")
+    b.add_argument("--senders", type=int, default=10, help="senders per channel (10)")
+    b.add_argument("--rate", type=float, default=20.0, help="msg/s, all senders together (20)")
+    b.add_argument("--duration", default="10s", help="sending time (10s)")
+    b.add_argument("--drain", default="5s", help="longest wait for deliveries after (5s)")
+    b.add_argument("--idle-hold", default="0s", help="hold the connections after, e.g. 20s")
+    b.add_argument("--processes", type=int, help="generator processes (default: CPUs - 1)")
+    b.add_argument("--server-pid", type=int, help="the server's pid (found by port if local)")
+    b.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    b.add_argument("--quiet", action="store_true", help="no progress on stderr")
     m = sub.add_parser("migrate", help="apply migrations/ to DATABASE_URL")
     m.add_argument("--down", type=int, metavar="N", help="revert the newest N migrations")
     m.add_argument("--dir", help="the migrations folder (default: the repository's)")
@@ -140,6 +156,47 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import orjson
+
+    from trichat.bench.run import Scenario, default_processes, format_report, run
+
+    secret = args.secret or os.environ.get("TRICHAT_JWT_SECRET")
+    if not secret:
+        overrides = {"TRICHAT_DATA_DIR": args.data_dir} if args.data_dir else {}
+        settings = _settings(overrides)
+        if not (settings.data_dir / auth.SECRET_FILE).exists():
+            raise ConfigError("bench: give --secret (or TRICHAT_JWT_SECRET) or --data-dir")
+        secret = auth.signing_secret(settings)
+    durations = {}
+    for name in ("duration", "drain", "idle_hold"):
+        raw = getattr(args, name)
+        try:
+            durations[name] = parse_duration(raw)
+        except ValueError as exc:
+            raise ConfigError(f"--{name.replace('_', '-')}={raw!r} is not valid: {exc}") from None
+    for name in ("channels", "members"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} must be at least 1")
+    if args.senders < 0 or args.rate < 0:
+        raise ConfigError("--senders and --rate must not be negative")
+    scenario = Scenario(
+        url=args.url,
+        secret=secret,
+        channels=args.channels,
+        members=args.members,
+        senders=args.senders,
+        rate=args.rate,
+        processes=args.processes or default_processes(),
+        server_pid=args.server_pid,
+        quiet=args.quiet or args.json,
+        **durations,
+    )
+    report = run(scenario)
+    print(orjson.dumps(report).decode() if args.json else format_report(report))
+    return 0 if report["pass"] else 1
+
+
 def _cmd_chat(args: argparse.Namespace) -> int:
     from trichat.client import run_chat
 
@@ -148,7 +205,13 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    commands = {"run": _cmd_run, "token": _cmd_token, "migrate": _cmd_migrate, "chat": _cmd_chat}
+    commands = {
+        "run": _cmd_run,
+        "token": _cmd_token,
+        "migrate": _cmd_migrate,
+        "chat": _cmd_chat,
+        "bench": _cmd_bench,
+    }
     try:
         code = commands[args.command](args)
     except ConfigError as exc:

@@ -1,0 +1,1 @@
+"""`trichat bench`: a load generator for any trichat (see docs/performance.md)."""

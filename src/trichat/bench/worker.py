@@ -1,0 +1,247 @@
+"""One load-generating process: its share of the clients, in one trio run.
+
+Talks to the coordinating process over a pipe: ("ready", …) once every client has
+joined, then waits for ("start", t0); sends on a fixed schedule for the duration,
+reports ("progress", …) every second, drains, reports ("done", stats) and closes
+its clients on ("close",).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+import orjson
+import trio
+
+from trichat.bench.histogram import Histogram
+from trichat.bench.procstat import own_cpu_seconds
+from trichat.bench.wsclient import TEXT, BenchSocket, HandshakeFailed
+
+_MESSAGE = b'"type":"message"'
+_CONTENT = b'"content":"'
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    token: str
+    channel_id: str
+    sender: bool
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    host: str
+    port: int
+    path: str  # the WebSocket path, e.g. /ws
+    clients: list[ClientSpec]
+    send_interval: float  # seconds between one sender's messages
+    duration: float
+    drain: float
+    connect_concurrency: int = 100
+
+
+@dataclass
+class Tally:
+    """What this process saw; merged over processes by the coordinator."""
+
+    connected: int = 0
+    connect_errors: int = 0
+    first_error: str = ""
+    disconnects: int = 0
+    sent: int = 0
+    send_errors: int = 0
+    acked: dict[str, int] = field(default_factory=dict)  # per channel
+    errors: dict[str, int] = field(default_factory=dict)  # error frames by code
+    members: dict[str, int] = field(default_factory=dict)  # connected, per channel
+    received: int = 0
+    closing: bool = False
+    max_send_lag_ms: float = 0.0
+    histogram: Histogram = field(default_factory=Histogram)
+
+
+class Client:
+    def __init__(self, spec: ClientSpec, tally: Tally) -> None:
+        self.spec = spec
+        self.tally = tally
+        self.sock: BenchSocket | None = None
+        self.joined = trio.Event()
+        self.join_error = ""
+        self.start_us = 0  # only messages sent after this count (none before the run)
+
+    async def read(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.sock is not None
+        tally, hist = self.tally, self.tally.histogram
+        task_status.started()
+        try:
+            async for opcode, payload in self.sock.frames():
+                if opcode != TEXT:
+                    continue
+                if _MESSAGE in payload[:24]:
+                    at = payload.find(_CONTENT)
+                    if at < 0:
+                        continue
+                    at += len(_CONTENT)
+                    end = payload.find(b" ", at, at + 20)
+                    if end < 0 or not payload[at:end].isdigit():
+                        continue
+                    sent_us = int(payload[at:end])
+                    if sent_us >= self.start_us > 0:
+                        tally.received += 1
+                        hist.record(time.time_ns() // 1000 - sent_us)
+                else:
+                    self._other(orjson.loads(payload))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        if self.joined.is_set() and not tally.closing:
+            tally.disconnects += 1
+
+    def _other(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "ack":
+            channel = frame.get("channel_id", "")
+            self.tally.acked[channel] = self.tally.acked.get(channel, 0) + 1
+        elif kind == "joined":
+            self.joined.set()
+        elif kind == "error":
+            code = str(frame.get("code"))
+            if not self.joined.is_set():
+                self.join_error = f"join refused: {code}: {frame.get('error')}"
+                self.joined.set()
+            self.tally.errors[code] = self.tally.errors.get(code, 0) + 1
+
+
+async def _connect(spec: WorkerSpec, client: Client, nursery: trio.Nursery) -> None:
+    tally = client.tally
+    try:
+        target = f"{spec.path}?token={client.spec.token}"
+        with trio.fail_after(30):
+            client.sock = await BenchSocket.connect(spec.host, spec.port, target)
+            await nursery.start(client.read)
+            join = {"type": "join", "channel_id": client.spec.channel_id}
+            await client.sock.send(TEXT, orjson.dumps(join))
+            await client.joined.wait()
+        if client.join_error:
+            raise HandshakeFailed(client.join_error)
+    except (OSError, HandshakeFailed, trio.TooSlowError, trio.BrokenResourceError) as exc:
+        tally.connect_errors += 1
+        tally.first_error = tally.first_error or f"{type(exc).__name__}: {exc}"
+        client.joined = trio.Event()  # a later disconnect is not counted
+        return
+    tally.connected += 1
+    channel = client.spec.channel_id
+    tally.members[channel] = tally.members.get(channel, 0) + 1
+
+
+async def _send(spec: WorkerSpec, client: Client, t0: float, offset: float) -> None:
+    assert client.sock is not None
+    tally = client.tally
+    channel = client.spec.channel_id.encode()
+    n = 0
+    while True:
+        due = t0 + offset + n * spec.send_interval
+        if due >= t0 + spec.duration:
+            return
+        await trio.sleep(max(0.0, due - time.time()))
+        lag = (time.time() - due) * 1000
+        tally.max_send_lag_ms = max(tally.max_send_lag_ms, lag)
+        content = b"%d bench %d" % (time.time_ns() // 1000, n)
+        frame = b'{"type":"message","channel_id":"%s","content":"%s"}' % (channel, content)
+        try:
+            await client.sock.send(TEXT, frame)
+            tally.sent += 1
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            tally.send_errors += 1
+            return
+        n += 1
+
+
+async def _main(spec: WorkerSpec, pipe: Connection) -> None:
+    tally = Tally()
+    clients = [Client(c, tally) for c in spec.clients]
+    async with trio.open_nursery() as readers:
+        limit = trio.Semaphore(spec.connect_concurrency)
+
+        async def connect(client: Client) -> None:
+            async with limit:
+                await _connect(spec, client, readers)
+
+        async with trio.open_nursery() as connecting:
+            for client in clients:
+                connecting.start_soon(connect, client)
+        pipe.send(("ready", tally.connected, tally.connect_errors, tally.first_error))
+        message = await trio.to_thread.run_sync(pipe.recv)
+        t0 = float(message[1])
+        for client in clients:
+            client.start_us = int(t0 * 1_000_000)
+        cpu_before = own_cpu_seconds()
+        async with trio.open_nursery() as sending:
+            sending.start_soon(_progress, pipe, tally, t0 + spec.duration + spec.drain)
+            for client in clients:
+                if client.spec.sender and client.sock is not None:
+                    offset = random.uniform(0, spec.send_interval)
+                    sending.start_soon(_send, spec, client, t0, offset)
+            await trio.sleep_until(_trio_time(t0 + spec.duration))
+            await _drain(spec, tally)
+            sending.cancel_scope.cancel()
+        cpu = own_cpu_seconds() - cpu_before
+        elapsed = max(1e-9, time.time() - t0)
+        pipe.send(("done", _report(tally, cpu, elapsed)))
+        await trio.to_thread.run_sync(pipe.recv)  # ("close",): the coordinator has measured
+        tally.closing = True
+        async with trio.open_nursery() as closing:
+            for client in clients:
+                if client.sock is not None:
+                    closing.start_soon(client.sock.aclose)
+        readers.cancel_scope.cancel()
+
+
+def _trio_time(wall: float) -> float:
+    return trio.current_time() + (wall - time.time())
+
+
+async def _drain(spec: WorkerSpec, tally: Tally) -> None:
+    """Wait for deliveries to stop (1 s without one) or the drain time to pass."""
+    deadline = trio.current_time() + spec.drain
+    last, quiet_since = -1, trio.current_time()
+    while trio.current_time() < deadline:
+        if tally.received != last:
+            last, quiet_since = tally.received, trio.current_time()
+        elif trio.current_time() - quiet_since >= 1.0:
+            acked = sum(tally.acked.values()) + sum(tally.errors.values())
+            if acked >= tally.sent:
+                return
+        await trio.sleep(0.1)
+
+
+async def _progress(pipe: Connection, tally: Tally, until: float) -> None:
+    while time.time() < until:
+        await trio.sleep(1.0)
+        pipe.send(("progress", tally.sent, tally.received))
+
+
+def _report(tally: Tally, cpu: float, elapsed: float) -> dict[str, Any]:
+    return {
+        "connected": tally.connected,
+        "connect_errors": tally.connect_errors,
+        "first_error": tally.first_error,
+        "disconnects": tally.disconnects,
+        "sent": tally.sent,
+        "send_errors": tally.send_errors,
+        "acked": tally.acked,
+        "errors": tally.errors,
+        "members": tally.members,
+        "received": tally.received,
+        "max_send_lag_ms": tally.max_send_lag_ms,
+        "histogram": tally.histogram.to_wire(),
+        "cpu_seconds": cpu,
+        "elapsed": elapsed,
+    }
+
+
+def run_worker(spec: WorkerSpec, pipe: Connection) -> None:
+    """The process entry point (multiprocessing, spawn)."""
+    trio.run(_main, spec, pipe)
