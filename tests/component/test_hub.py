@@ -47,6 +47,13 @@ class FakeMember:
         self.removed_from.append(channel_id)
 
 
+async def stored(store: SqliteStore, cid: str, k: int, content: str | None = None) -> Event:
+    """Append message k (id m{k}, content t{k} unless given); its broker event."""
+    draft = MessageDraft(cid, f"m{k}", "u", "u", None, None, content or f"t{k}", "user", k)
+    msg = (await store.append(draft)).message
+    return Event(MESSAGE, cid, msg.seq, encode_message(msg), stamp=msg.created_at)
+
+
 async def _setup(store: SqliteStore, n: int) -> tuple[str, list[Event]]:
     cid = str(uuid.uuid4())
     await store.create_channel(
@@ -58,13 +65,7 @@ async def _setup(store: SqliteStore, n: int) -> tuple[str, list[Event]]:
         created_by="u",
         now=1,
     )
-    events = []
-    for k in range(1, n + 1):
-        msg = (
-            await store.append(MessageDraft(cid, f"m{k}", "u", "u", None, None, f"t{k}", "user", k))
-        ).message
-        events.append(Event(MESSAGE, cid, msg.seq, encode_message(msg), stamp=msg.created_at))
-    return cid, events
+    return cid, [await stored(store, cid, k) for k in range(1, n + 1)]
 
 
 async def test_out_of_order_and_dropped_events_heal(tmp_path: Path) -> None:
@@ -76,14 +77,7 @@ async def test_out_of_order_and_dropped_events_heal(tmp_path: Path) -> None:
         sup = await hub.acquire(cid)
         member = FakeMember(1, "watcher")
         assert sup.attach(member, 0) is None
-        _, events = cid, []
-        for k in range(1, 6):
-            msg = (
-                await store.append(
-                    MessageDraft(cid, f"m{k}", "u", "u", None, None, f"t{k}", "user", k)
-                )
-            ).message
-            events.append(Event(MESSAGE, cid, msg.seq, encode_message(msg)))
+        events = [await stored(store, cid, k) for k in range(1, 6)]
         # seq 2 is lost in transit; 5 arrives before 4
         for ev in (events[0], events[2], events[4], events[3]):
             await broker.publish(ev)
@@ -102,7 +96,7 @@ async def test_resync_finds_a_lost_tail(tmp_path: Path) -> None:
         sup = await hub.acquire(cid)
         member = FakeMember(1, "watcher")
         sup.attach(member, 0)
-        await store.append(MessageDraft(cid, "lost", "u", "u", None, None, "lost", "user", 1))
+        await stored(store, cid, 1, "lost")
         hub.resync_all()  # as after a broker outage: nothing was published
         got = await member.outbox.wait_for(1)
         assert got[0]["seq"] == 1 and got[0]["content"] == "lost"
@@ -119,12 +113,7 @@ async def test_attach_catches_up_from_recent_frames(tmp_path: Path) -> None:
         first = FakeMember(1, "a")
         sup.attach(first, 0)
         for k in range(1, 4):
-            msg = (
-                await store.append(
-                    MessageDraft(cid, f"m{k}", "u", "u", None, None, f"t{k}", "user", k)
-                )
-            ).message
-            await broker.publish(Event(MESSAGE, cid, msg.seq, encode_message(msg)))
+            await broker.publish(await stored(store, cid, k))
         await first.outbox.wait_for(3)
         late = FakeMember(2, "b")
         assert sup.attach(late, 1) is None  # saw 1 already: gets 2 and 3 from memory
@@ -135,12 +124,7 @@ async def test_attach_catches_up_from_recent_frames(tmp_path: Path) -> None:
         ahead = FakeMember(4, "d")
         assert sup.attach(ahead, 5) is None  # saw up to 5 elsewhere: 4 and 5 are skipped
         for k in range(4, 7):
-            msg = (
-                await store.append(
-                    MessageDraft(cid, f"m{k}", "u", "u", None, None, f"t{k}", "user", k)
-                )
-            ).message
-            await broker.publish(Event(MESSAGE, cid, msg.seq, encode_message(msg)))
+            await broker.publish(await stored(store, cid, k))
         await first.outbox.wait_for(6)
         assert [f["seq"] for f in ahead.outbox.frames] == [6]
         nursery.cancel_scope.cancel()
@@ -155,7 +139,7 @@ async def test_tail_watcher_delivers_a_never_published_last_message(tmp_path: Pa
         sup = await hub.acquire(cid)
         member = FakeMember(1, "watcher")
         sup.attach(member, 0)
-        await store.append(MessageDraft(cid, "orphan", "u", "u", None, None, "x", "user", 1))
+        await stored(store, cid, 1, "x")
         got = await member.outbox.wait_for(1)  # within two watcher rounds, unprompted
         assert got[0]["seq"] == 1 and got[0]["content"] == "x"
         nursery.cancel_scope.cancel()
@@ -173,7 +157,7 @@ async def test_broker_wide_resync_event_resyncs_every_supervisor(tmp_path: Path)
             member = FakeMember(1, "watcher")
             sup.attach(member, 0)
             members.append(member)
-            await store.append(MessageDraft(cid, "m", "u", "u", None, None, cid, "user", 1))
+            await stored(store, cid, 1)
         await broker.publish(Event(RESYNC, ""))  # what a broker sends after reconnecting
         for member in members:
             with trio.fail_after(TAIL_EVERY / 2):  # sooner than the tail watcher

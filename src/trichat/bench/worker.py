@@ -95,7 +95,7 @@ class Client:
                 else:
                     self._other(orjson.loads(payload))
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
+            pass  # the connection is gone: counted just below, unless we closed it
         if self.joined.is_set() and not tally.closing:
             tally.disconnects += 1
 

@@ -16,7 +16,7 @@ TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 
 
 class HandshakeFailed(Exception):
-    pass
+    """The server did not answer the upgrade with 101 (the reason is the status line)."""
 
 
 def masked_frame(opcode: int, payload: bytes) -> bytes:
