@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import trio
 
-from trichat import auth, logs
+from trichat import auth, gctune, logs
 from trichat.config import Settings, env_names, flag_name, parse_duration
 from trichat.errors import ConfigError
 
@@ -79,6 +79,7 @@ async def _serve_until_signal(settings: Settings) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             handle = await nursery.start(serve, settings)
+            gctune.tune()
             _print_welcome(settings, handle.port, handle.general_id)
             async for _ in signals:
                 handle.stop()

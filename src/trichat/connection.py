@@ -1,22 +1,24 @@
-"""One WebSocket connection: a nursery with a reader, a writer and a pinger.
+"""One WebSocket connection: a nursery with a reader and a writer.
 
 The reader turns bytes into frames (wsproto) and frames into actions (join, leave,
-message, typing, refresh); the writer drains the connection's `Outbox`; the pinger
-pings, watches pongs and the token's expiry. When any of them ends the connection,
-the nursery cancels the others, and cleanup (leave every channel, end presence)
-always runs, shielded.
+message, typing, refresh); the writer drains the connection's `Outbox`. Pings, pong
+timeouts and the token's expiry are the instance's one `KeepAlive` task's job, which
+calls `Session.keepalive` when due. When either task ends the connection, the
+nursery cancels the other, and cleanup (leave every channel, end presence) always
+runs, shielded.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 import trio
-from wsproto.connection import Connection, ConnectionType
+from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from trichat import errors
@@ -24,6 +26,7 @@ from trichat.auth import Verifier
 from trichat.config import Settings
 from trichat.errors import NOT_JOINED, AuthError, ClientError, Disconnect, StoreUnavailable
 from trichat.hub import Hub, Supervisor
+from trichat.keepalive import KeepAlive
 from trichat.metrics import Metrics
 from trichat.models import Principal
 from trichat.outbox import Outbox
@@ -51,6 +54,7 @@ class Sessions:
     inflight: int = 0
     idle: trio.Event = field(default_factory=trio.Event)
     empty: trio.Event = field(default_factory=trio.Event)
+    keepalive: KeepAlive = field(default_factory=KeepAlive)
 
     def refuse_reason(self, user_id: str) -> str | None:
         if self.draining:
@@ -63,6 +67,7 @@ class Sessions:
 
     def add(self, session: Session) -> None:
         self.open[session.id] = session
+        self.keepalive.schedule(session, trio.current_time())
         self.per_user[session.user_id] += 1
         self.metrics.connections_total.inc()
         self.metrics.connections_current.set(len(self.open))
@@ -122,6 +127,10 @@ class Session:
         self.ws = Connection(ConnectionType.SERVER, trailing_data=trailing)
         self.joined: dict[str, Supervisor] = {}
         self.last_pong = trio.current_time()
+        self._next_ping = self.last_pong + settings.ping_interval
+        self._warned_for = 0  # the token expiry `refresh_needed` was sent for
+        self.keepalive_due = 0.0
+        self.finished = False
         self.peer_closed = trio.Event()
         self._text: list[str] = []
         self._text_bytes = 0
@@ -149,7 +158,6 @@ class Session:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._writer)
-                nursery.start_soon(self._pinger)
                 for channel_id in first or ():
                     try:
                         await self._join(frames.Join(channel_id, None))
@@ -157,6 +165,7 @@ class Session:
                         self.outbox.offer(frames.ws_frame(frames.encode_error(err)))
                 nursery.start_soon(self._reader)
         finally:
+            self.finished = True
             self.sessions.remove(self)
             with trio.CancelScope(shield=True):
                 await self._leave_all()
@@ -196,38 +205,47 @@ class Session:
                 await self.peer_closed.wait()
         self._end()
 
-    async def _pinger(self) -> None:
+    def keepalive(self, now: float) -> float | None:
+        """Called by the instance's `KeepAlive` task when due: ping, end a peer that
+        stopped answering pings, warn before the token expires and close when it
+        has. Returns when to be called next (None: this connection is done)."""
+        if self.finished:
+            return None
         settings = self.settings
-        next_ping = trio.current_time() + settings.ping_interval
-        warned_for = 0
-        while True:
-            now = trio.current_time()
-            exp_in = self.principal.exp - time.time()
-            if exp_in <= 0:
-                self.close(errors.TOKEN_EXPIRED)
-                return
-            if exp_in <= REFRESH_LEAD and warned_for != self.principal.exp:
-                warned_for = self.principal.exp
-                self.outbox.offer(
-                    frames.ws_frame(frames.encode_expiry("refresh_needed", self.principal.exp))
-                )
-            if now - self.last_pong > settings.pong_timeout:
-                self.metrics.err["pong_timeout"].inc()
-                self._end()
-                return
-            if now >= next_ping:
+        exp_in = self.principal.exp - time.time()
+        if exp_in <= 0:
+            self.close(errors.TOKEN_EXPIRED)
+            return None
+        if exp_in <= REFRESH_LEAD and self._warned_for != self.principal.exp:
+            self._warned_for = self.principal.exp
+            self.outbox.offer(
+                frames.ws_frame(frames.encode_expiry("refresh_needed", self.principal.exp))
+            )
+        if now - self.last_pong > settings.pong_timeout:
+            self.metrics.err["pong_timeout"].inc()
+            self._end()
+            return None
+        if now >= self._next_ping:
+            if self.ws.state is ConnectionState.OPEN and self.outbox.closing is None:
                 self.outbox.offer(self.ws.send(Ping(b"trichat")))
-                next_ping = now + settings.ping_interval
-            expiry_wake = exp_in - REFRESH_LEAD if warned_for != self.principal.exp else exp_in
-            wake = min(next_ping, self.last_pong + settings.pong_timeout, now + expiry_wake)
-            await trio.sleep_until(max(wake, now + 0.001))
+            self._next_ping = now + settings.ping_interval
+        warned = self._warned_for == self.principal.exp
+        expiry_wake = exp_in if warned else exp_in - REFRESH_LEAD
+        return min(self._next_ping, self.last_pong + settings.pong_timeout, now + expiry_wake)
 
     async def _reader(self) -> None:
         max_bytes = self.settings.max_frame_bytes
+        fd = self.stream.socket.fileno()
         while True:
+            # wait first, then read: a chat connection is idle between frames, so a
+            # read attempted first would almost always fail with EAGAIN (a wasted
+            # syscall per frame, which trio's receive_some makes)
+            await trio.lowlevel.wait_readable(fd)
             try:
-                data = await self.stream.receive_some(RECV_BYTES)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = os.read(fd, RECV_BYTES)
+            except BlockingIOError:
+                continue
+            except OSError:
                 data = b""
             if not data:
                 self.peer_closed.set()
@@ -325,6 +343,7 @@ class Session:
             raise ClientError(errors.BAD_REQUEST, "a refreshed token must name the same user")
         self.principal = fresh
         self.outbox.offer(frames.ws_frame(frames.encode_expiry("refreshed", fresh.exp)))
+        self.sessions.keepalive.schedule(self, trio.current_time())
 
     async def _join(self, frame: frames.Join) -> None:
         channel_id = frame.channel_id

@@ -17,10 +17,17 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_last_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def rfc3339(ms: int) -> str:
-    """Epoch milliseconds → `2026-01-15T10:00:00.123Z`."""
+    """Epoch milliseconds → `2026-01-15T10:00:00.123Z`. Every message needs one;
+    the formatted second is cached (strftime costs more than all the rest)."""
     seconds, millis = divmod(ms, 1000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    cached_second, stamp = _last_second[0]
+    if cached_second != seconds:
+        stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second[0] = (seconds, stamp)
     return f"{stamp}.{millis:03d}Z"
 
 
@@ -65,7 +72,18 @@ class MessageDraft:
     created_at: int
 
     def numbered(self, seq: int) -> Message:
-        return Message(seq=seq, **{f.name: getattr(self, f.name) for f in fields(self)})
+        return Message(
+            self.channel_id,
+            seq,
+            self.message_id,
+            self.user_id,
+            self.username,
+            self.display_name,
+            self.avatar_url,
+            self.content,
+            self.kind,
+            self.created_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)

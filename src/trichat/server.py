@@ -148,6 +148,7 @@ async def serve(
         )
         async with trio.open_nursery() as root:
             root.start_soon(_monitor, store, broker, hub, sessions, metrics)
+            root.start_soon(sessions.keepalive.run)
             await root.start(hub.run)
             await root.start(gate.run)
             async with trio.open_nursery() as connections:

@@ -4,6 +4,7 @@ place."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 from collections.abc import Callable
@@ -48,6 +49,15 @@ log = logging.getLogger("trichat.service")
 
 TYPING_INTERVAL = 2.0
 PATCH_PER_MINUTE = 10
+
+# message ids for messages sent without one: a random per-process prefix and a
+# counter, 32 hex digits like a uuid4 but without a getrandom() call per message
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_id_counter = itertools.count(1)
+
+
+def new_message_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter):016x}"
 
 
 def valid_uuid(text: str) -> bool:
@@ -137,7 +147,7 @@ class ChatService:
             )
         draft = MessageDraft(
             channel_id=channel_id,
-            message_id=message_id or uuid.uuid4().hex,
+            message_id=message_id or new_message_id(),
             user_id=who.user_id,
             username=who.username,
             display_name=who.display_name,

@@ -154,6 +154,7 @@ def _coordinate(
     rss_connected = procstat.rss_kib(pid) if pid else 0
     t0 = time.time() + 0.5
     server_cpu_before = procstat.cpu_seconds(pid) if pid else 0.0
+    cpu_since = time.time()
     for p in pipes:
         p.send(("start", t0))
     done: dict[int, dict[str, Any]] = {}
@@ -175,7 +176,7 @@ def _coordinate(
             elapsed = max(0.0, time.time() - t0)
             _say(scenario, f"  {elapsed:5.1f} s  sent {sent:>8}  delivered {received:>10}")
     server_cpu = (procstat.cpu_seconds(pid) - server_cpu_before) if pid else 0.0
-    server_window = time.time() - t0
+    server_window = time.time() - cpu_since
     if scenario.idle_hold > 0:
         _say(scenario, f"holding the connections {scenario.idle_hold:g} s…")
         time.sleep(scenario.idle_hold)
@@ -247,7 +248,7 @@ def summarize(
         "connect_s": round(connect_s, 2),
         "disconnects": sum(r["disconnects"] for r in results),
         "sent": sent,
-        "target_sent": round(scenario.rate * scenario.duration),
+        "target_sent": round(scenario.rate * scenario.duration) if scenario.senders else 0,
         "acked": sum(acked.values()),
         "errors": errors,
         "send_errors": sum(r["send_errors"] for r in results),

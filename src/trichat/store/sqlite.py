@@ -70,10 +70,11 @@ def _message(row: tuple[Any, ...]) -> Message:
 
 
 class _Job:
-    __slots__ = ("done", "error", "fn", "result")
+    __slots__ = ("done", "error", "fn", "result", "savepoint")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], savepoint: bool) -> None:
         self.fn = fn
+        self.savepoint = savepoint
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = trio.Event()
@@ -111,8 +112,10 @@ class SqliteStore:
 
     # ---- plumbing -------------------------------------------------------------
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        job = _Job(fn)
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], *, savepoint: bool = True) -> T:
+        """Run `fn` in the writer's next transaction. `savepoint=False` is for jobs
+        that write nothing unless they succeed (they check, then write once)."""
+        job = _Job(fn, savepoint)
         await self._jobs_send.send(job)
         await job.done.wait()
         if job.error is not None:
@@ -135,15 +138,18 @@ class SqliteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
-                conn.execute("SAVEPOINT job")
+                if job.savepoint:
+                    conn.execute("SAVEPOINT job")
                 try:
                     job.result = job.fn(conn)
                 except sqlite3.OperationalError:
                     raise  # the database itself is failing: the whole batch fails
                 except Exception as exc:  # the job's own failure, reported to its caller
-                    conn.execute("ROLLBACK TO job")
+                    if job.savepoint:
+                        conn.execute("ROLLBACK TO job")
                     job.error = exc
-                conn.execute("RELEASE job")
+                if job.savepoint:
+                    conn.execute("RELEASE job")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -338,7 +344,8 @@ class SqliteStore:
             )
             return AppendResult(msg, duplicate=False)
 
-        return await self._write(append)
+        # no savepoint: it fails before writing (duplicate, no channel) or writes both
+        return await self._write(append, savepoint=False)
 
     async def messages(
         self,
