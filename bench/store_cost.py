@@ -3,6 +3,8 @@ when many channels append at once, as in the many-channels scenario (S2).
 
     .venv/bin/python bench/store_cost.py [--pg DSN] [--sync full|normal] [-n 20000]
 
+With --pg, the database is migrated first; give it an empty database.
+
 Runs `--writers` concurrent appenders, each on its own channel, appending until `-n`
 messages are stored; prints appends/s and process CPU µs per append.
 """
@@ -53,8 +55,11 @@ async def drive(store: Store, writers: int, n: int) -> tuple[float, float]:
 async def main(args: argparse.Namespace) -> None:
     n = args.n
     if args.pg:
+        from trichat.store.pg_migrate import default_directory, migrate_up
         from trichat.store.postgres import open_postgres_store
 
+        async with aio.open_aio_loop():
+            await aio.run(migrate_up, args.pg, default_directory())
         async with aio.open_aio_loop(), open_postgres_store(args.pg) as store:
             cpu, wall = await drive(store, args.writers, n)
     else:

@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--channel", help="a channel id to join at once")
     b = sub.add_parser("bench", help="a load generator for any trichat (docs/performance.md)")
     b.add_argument("url", help="the server, e.g. http://127.0.0.1:8080")
+    b.add_argument(
+        "more_urls",
+        nargs="*",
+        metavar="URL",
+        help="more instances of the same cluster: clients are spread over all",
+    )
     b.add_argument("--secret", help="the server's HS256 secret, to mint the clients' tokens")
     b.add_argument("--data-dir", help="or: the server's data folder (its embedded secret)")
     b.add_argument("--channels", type=int, default=1, help="channels to create (default 1)")
@@ -183,6 +189,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError("--senders and --rate must not be negative")
     scenario = Scenario(
         url=args.url,
+        more_urls=tuple(args.more_urls),
         secret=secret,
         channels=args.channels,
         members=args.members,

@@ -29,6 +29,7 @@ API = "/api/v1/chat"
 class Scenario:
     url: str  # http(s)://host:port or ws://host:port[/ws]
     secret: str
+    more_urls: tuple[str, ...] = ()  # other instances of one cluster: members spread
     channels: int = 1
     members: int = 1000  # per channel
     senders: int = 10  # per channel
@@ -83,8 +84,10 @@ def create_channels(target: Target, scenario: Scenario, run_id: str) -> list[str
 
 
 def plan(
-    scenario: Scenario, channel_ids: list[str], run_id: str, target: Target
+    scenario: Scenario, channel_ids: list[str], run_id: str, targets: list[Target]
 ) -> list[WorkerSpec]:
+    """Clients round-robin over the processes and, independently, over the servers
+    (so each channel's members are spread over every instance)."""
     clients: list[list[ClientSpec]] = [[] for _ in range(scenario.processes)]
     k = 0
     ttl = int(scenario.duration + scenario.drain + scenario.idle_hold) + 3600
@@ -92,16 +95,14 @@ def plan(
         for m in range(scenario.members):
             token = mint(scenario.secret, f"bench-{run_id}-u{k}", ttl=ttl)
             clients[k % scenario.processes].append(
-                ClientSpec(token, channel_id, sender=m < scenario.senders)
+                ClientSpec(token, channel_id, sender=m < scenario.senders, server=k % len(targets))
             )
             k += 1
     senders = min(scenario.senders, scenario.members) * len(channel_ids)
     interval = senders / scenario.rate if scenario.rate > 0 and senders else scenario.duration
     return [
         WorkerSpec(
-            target.host,
-            target.port,
-            target.ws_path,
+            [(t.host, t.port, t.ws_path) for t in targets],
             share,
             send_interval=interval,
             duration=scenario.duration if senders else 0.0,
@@ -120,7 +121,8 @@ def run(scenario: Scenario) -> dict[str, Any]:
     rss_before = procstat.rss_kib(pid) if pid else 0
     _say(scenario, f"creating {scenario.channels} channel(s)…")
     channel_ids = create_channels(target, scenario, run_id)
-    specs = plan(scenario, channel_ids, run_id, target)
+    targets = [target, *(Target(url) for url in scenario.more_urls)]
+    specs = plan(scenario, channel_ids, run_id, targets)
     ctx = multiprocessing.get_context("spawn")
     pipes: list[Connection] = []
     procs = []

@@ -31,13 +31,12 @@ class ClientSpec:
     token: str
     channel_id: str
     sender: bool
+    server: int = 0  # index into WorkerSpec.servers
 
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    host: str
-    port: int
-    path: str  # the WebSocket path, e.g. /ws
+    servers: list[tuple[str, int, str]]  # host, port, WebSocket path (e.g. /ws)
     clients: list[ClientSpec]
     send_interval: float  # seconds between one sender's messages
     duration: float
@@ -118,9 +117,10 @@ class Client:
 async def _connect(spec: WorkerSpec, client: Client, nursery: trio.Nursery) -> None:
     tally = client.tally
     try:
-        target = f"{spec.path}?token={client.spec.token}"
+        host, port, path = spec.servers[client.spec.server]
+        target = f"{path}?token={client.spec.token}"
         with trio.fail_after(30):
-            client.sock = await BenchSocket.connect(spec.host, spec.port, target)
+            client.sock = await BenchSocket.connect(host, port, target)
             await nursery.start(client.read)
             join = {"type": "join", "channel_id": client.spec.channel_id}
             await client.sock.send(TEXT, orjson.dumps(join))

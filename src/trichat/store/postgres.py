@@ -1,10 +1,13 @@
 """PostgreSQL store (asyncpg, through `trichat.aio`): the store for several instances.
 
 Each operation is one asyncio coroutine, so it crosses the trio/asyncio bridge once.
-`append` runs one transaction: the dedupe lookup, `UPDATE channels SET last_seq =
-last_seq + 1 … RETURNING` (the row lock serialises appends per channel, across
-instances) and the INSERT — the seq is assigned in the transaction that stores the
-message, so it is gap-free and total per channel. Driver and network errors become
+Appends are group-committed: a writer task takes every append queued and stores
+them all in one transaction of two statements (one crossing, one commit): lock the
+batch's channel rows in id order (so two instances' batches cannot deadlock; the
+lock serialises appends per channel across instances), then `_APPEND_MANY` skips
+duplicates, raises each channel's last_seq by its count and inserts the messages
+numbered after it — the seq is assigned in the transaction that stores the message,
+so it is gap-free and total per channel. Driver and network errors become
 `StoreUnavailable`; a unique violation on a channel name becomes `Conflict`.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import asyncpg
@@ -22,6 +26,7 @@ from trichat.errors import Conflict, StoreUnavailable
 from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft, PresenceEntry
 
 T = TypeVar("T")
+MAX_BATCH = 256  # appends per transaction
 _CHANNEL_COLS = (
     "id, name, description, channel_type, max_participants, is_active, created_by, "
     "created_at, updated_at, last_seq"
@@ -63,12 +68,109 @@ def _message(row: Any) -> Message:
     )
 
 
+class _Append:
+    __slots__ = ("done", "draft", "error", "result")
+
+    def __init__(self, draft: MessageDraft) -> None:
+        self.draft = draft
+        self.result: AppendResult | None = None
+        self.error: BaseException | None = None
+        self.done = trio.Event()
+
+
+# Every append of a batch in one statement: the rows arrive as arrays; those not
+# stored yet (first of their message_id) are numbered per channel after the
+# channel's last_seq, which grows by their count; then they are inserted. Rows that
+# get no seq here are duplicates or name a missing channel (`_settle` tells which).
+_APPEND_MANY = f"""
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::bigint[])
+        WITH ORDINALITY AS t(channel_id, message_id, user_id, username, display_name,
+                             avatar_url, content, kind, created_at, ord)
+), fresh AS (
+    SELECT DISTINCT ON (i.channel_id, i.user_id, i.message_id) i.*
+    FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.channel_id = i.channel_id
+                      AND m.user_id = i.user_id AND m.message_id = i.message_id)
+    ORDER BY i.channel_id, i.user_id, i.message_id, i.ord
+), counts AS (
+    SELECT channel_id, count(*) AS n FROM fresh GROUP BY channel_id
+), bumped AS (
+    UPDATE channels c SET last_seq = c.last_seq + counts.n FROM counts
+    WHERE c.id = counts.channel_id
+    RETURNING c.id, c.last_seq - counts.n AS base
+), numbered AS (
+    SELECT f.*, b.base + row_number() OVER (PARTITION BY f.channel_id ORDER BY f.ord) AS seq
+    FROM fresh f JOIN bumped b ON b.id = f.channel_id
+), inserted AS (
+    INSERT INTO messages ({_MESSAGE_COLS})
+    SELECT channel_id, seq, message_id, user_id, username, display_name, avatar_url,
+           content, kind, created_at, NULL FROM numbered
+)
+SELECT ord, seq FROM numbered
+"""
+_LOCK_CHANNELS = "SELECT id FROM channels WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+
+
+async def _append_batch(
+    c: asyncpg.Connection, drafts: list[MessageDraft]
+) -> list[AppendResult | Exception]:
+    """One transaction, two statements for the whole batch: lock the channels' rows
+    in id order (two instances' batches cannot deadlock), then `_APPEND_MANY`.
+    Another instance storing the same message_id between our check and our insert
+    fails the statement: then the batch is run again, and the check sees it."""
+    for attempt in (1, 2):
+        try:
+            async with c.transaction():
+                await c.execute(_LOCK_CHANNELS, sorted({d.channel_id for d in drafts}))
+                rows = await c.fetch(_APPEND_MANY, *_columns(drafts))
+                seqs = {row["ord"]: row["seq"] for row in rows}
+                return [await _settle(c, d, seqs.get(k)) for k, d in enumerate(drafts, 1)]
+        except asyncpg.UniqueViolationError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _columns(drafts: list[MessageDraft]) -> list[list[Any]]:
+    return [
+        [d.channel_id for d in drafts],
+        [d.message_id for d in drafts],
+        [d.user_id for d in drafts],
+        [d.username for d in drafts],
+        [d.display_name for d in drafts],
+        [d.avatar_url for d in drafts],
+        [d.content for d in drafts],
+        [d.kind for d in drafts],
+        [d.created_at for d in drafts],
+    ]
+
+
+async def _settle(
+    c: asyncpg.Connection, draft: MessageDraft, seq: int | None
+) -> AppendResult | Exception:
+    if seq is not None:
+        return AppendResult(draft.numbered(seq), duplicate=False)
+    row = await c.fetchrow(
+        f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = $1 "
+        "AND user_id = $2 AND message_id = $3",
+        draft.channel_id,
+        draft.user_id,
+        draft.message_id,
+    )
+    if row is None:
+        return LookupError(f"no channel {draft.channel_id}")
+    return AppendResult(_message(row), duplicate=True)
+
+
 class PostgresStore:
     name = "postgres"
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._pending = 0
+        self._appends_send, self._appends_recv = trio.open_memory_channel[_Append](4096)
         self.observe_batch: Callable[[int], None] = lambda size: None
 
     @property
@@ -196,34 +298,48 @@ class PostgresStore:
         return _channel(row) if row else None
 
     async def append(self, draft: MessageDraft) -> AppendResult:
-        async def append(c: asyncpg.Connection) -> AppendResult:
-            async with c.transaction():
-                row = await c.fetchrow(
-                    f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = $1 "
-                    "AND user_id = $2 AND message_id = $3",
-                    draft.channel_id,
-                    draft.user_id,
-                    draft.message_id,
-                )
-                if row is not None:
-                    return AppendResult(_message(row), duplicate=True)
-                seq = await c.fetchval(
-                    "UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-                    draft.channel_id,
-                )
-                if seq is None:
-                    raise LookupError(f"no channel {draft.channel_id}")
-                msg = draft.numbered(seq)
-                await c.execute(
-                    f"INSERT INTO messages ({_MESSAGE_COLS}) VALUES "
-                    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,NULL)",
-                    *msg.columns(),
-                )
-            return AppendResult(msg, duplicate=False)
+        job = _Append(draft)
+        self._pending += 1
+        try:
+            await self._appends_send.send(job)
+            await job.done.wait()
+        finally:
+            self._pending -= 1
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
 
-        result = await self._call(append)
-        self.observe_batch(1)
-        return result
+    async def run_writer(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Group commit: every append queued when the writer wakes goes into one
+        transaction, one bridge crossing and one commit (one WAL flush); each caller
+        is answered after that commit."""
+        task_status.started()
+        async for first in self._appends_recv:
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._appends_recv.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            ordered = batch
+            drafts = [job.draft for job in ordered]
+            try:
+                outcomes = await self._call(partial(_append_batch, drafts=drafts))
+            except (StoreUnavailable, Conflict) as exc:
+                for job in batch:
+                    job.error = StoreUnavailable(str(exc))
+            else:
+                for job, outcome in zip(ordered, outcomes, strict=True):
+                    if isinstance(outcome, AppendResult):
+                        job.result = outcome
+                    else:
+                        job.error = outcome
+            self.observe_batch(len(batch))
+            for job in batch:
+                job.done.set()
 
     async def messages(
         self,
@@ -424,7 +540,11 @@ async def open_postgres_store(
     except (asyncpg.PostgresError, OSError) as exc:
         raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
     try:
-        yield PostgresStore(pool)
+        async with trio.open_nursery() as nursery:
+            store = PostgresStore(pool)
+            await nursery.start(store.run_writer)
+            yield store
+            nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
             await aio.run(pool.close)

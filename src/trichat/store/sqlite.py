@@ -2,7 +2,8 @@
 
 Writes go through one writer task that runs them off the trio thread in batches:
 every job waiting when the writer wakes runs in one transaction (each inside its own
-SAVEPOINT, so one failing job spoils nothing else), then one COMMIT — group commit —
+SAVEPOINT unless it writes only after every check passed, so one failing job spoils
+nothing else), then one COMMIT — group commit —
 and only then is each caller answered. So an `append` returns after its message is
 durable, and a burst of appends costs one fsync. Reads use a second connection
 (WAL lets it read while the writer writes).
