@@ -127,3 +127,24 @@ async def test_starts_without_redis_and_connects_when_it_comes(
         await healthy([broker])
         assert await broker.rate_limit("k", 1, 60.0) == 0.0  # Redis' bucket is fresh
         assert await broker.rate_limit("k", 1, 60.0) > 0.0
+
+
+async def test_more_concurrent_commands_than_pool_connections_wait_their_turn(
+    redis_server: RedisServer,
+) -> None:
+    """A thousand clients leaving at once must not mark Redis down (a plain pool
+    raised "Too many connections" past 64)."""
+    from trichat.broker.redis import MAX_CONNECTIONS
+
+    async with aio.open_aio_loop(), open_redis_broker(redis_server.url, **FAST) as broker:
+        await healthy([broker])
+        waits: list[float] = []
+
+        async def take(i: int) -> None:
+            waits.append(await broker.rate_limit(f"user{i}", 5, 60.0))
+
+        async with trio.open_nursery() as nursery:
+            for i in range(MAX_CONNECTIONS * 4):
+                nursery.start_soon(take, i)
+        assert waits == [0.0] * (MAX_CONNECTIONS * 4)
+        assert broker.healthy

@@ -51,6 +51,7 @@ EVENT_BUFFER = 65_536  # events waiting for this instance's bridge
 OUT_BUFFER = 65_536  # events waiting for the publisher
 PUBLISH_BATCH = 512
 HEARTBEAT_EVERY = 2.0
+MAX_CONNECTIONS = 64  # per instance; commands beyond wait for a free one
 PRESENCE_TTL = 6.0  # seconds a user stays present without a heartbeat
 CONFIRM_WAIT = 2.0  # seconds `subscribe` waits for Redis to confirm
 CONNECT_WAIT = 3.0  # seconds the broker waits for Redis at start before serving anyway
@@ -79,14 +80,19 @@ class RedisBroker:
         presence_ttl: float = PRESENCE_TTL,
         heartbeat_every: float = HEARTBEAT_EVERY,
     ) -> None:
-        self._client = aioredis.Redis.from_url(
+        # a blocking pool: more concurrent commands than connections wait for one
+        # (a plain pool raises "Too many connections", which would mark Redis down
+        # when, say, a thousand clients leave at once)
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
             decode_responses=False,
             socket_connect_timeout=2,
             socket_timeout=5,
             retry=Retry(NoBackoff(), 0),  # reconnecting is ours: see _listen
-            max_connections=64,
+            max_connections=MAX_CONNECTIONS,
+            timeout=5,
         )
+        self._client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
         self.prefix = prefix
         self._ttl_ms = int(presence_ttl * 1000)
         self._heartbeat_every = heartbeat_every
