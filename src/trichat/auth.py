@@ -74,7 +74,7 @@ def load_or_create_secret(data_dir: Path) -> str:
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        pass
+        pass  # first start: create it below
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -197,7 +197,7 @@ class Session:
         except trio.TooSlowError:
             self.metrics.err["write_timeout"].inc()
         except trio.BrokenResourceError:
-            pass
+            pass  # the peer is gone: nothing left to write, end below
         else:  # our close frame is out: give the peer a moment to answer it
             if self.outbox.closing is errors.SLOW_CONSUMER:
                 self.metrics.err["slow_consumer"].inc()

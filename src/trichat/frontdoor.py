@@ -136,7 +136,7 @@ class FrontDoor:
             self.metrics.err["handshake"].inc()
             await _send_quietly(stream, error_response(exc.status, exc.message))
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
+            pass  # the peer went away mid-request: nobody to answer
         except Exception:
             self.metrics.err["internal"].inc()
             log.exception("connection handler failed")
