@@ -324,15 +324,14 @@ class PostgresStore:
                     batch.append(self._appends_recv.receive_nowait())
                 except trio.WouldBlock:
                     break
-            ordered = batch
-            drafts = [job.draft for job in ordered]
+            drafts = [job.draft for job in batch]
             try:
                 outcomes = await self._call(partial(_append_batch, drafts=drafts))
             except (StoreUnavailable, Conflict) as exc:
                 for job in batch:
                     job.error = StoreUnavailable(str(exc))
             else:
-                for job, outcome in zip(ordered, outcomes, strict=True):
+                for job, outcome in zip(batch, outcomes, strict=True):
                     if isinstance(outcome, AppendResult):
                         job.result = outcome
                     else:
