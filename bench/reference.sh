@@ -4,6 +4,7 @@
 # (shared/ is read-only) under ${BENCH_DIR:-/tmp/trichat-bench}.
 #
 #   bench/reference.sh s1 RATE [DURATION]   fan-out: 1000 members in one channel, 10 senders
+#   bench/reference.sh s2 RATE [DURATION]   1000 channels x 5 members, every member a sender
 #   bench/reference.sh s3 [N]               N idle joined connections: server KiB each
 #
 # trichat runs on embedded defaults (SQLite, persistence on) pinned to CPU 1,
@@ -49,10 +50,35 @@ case "${1:-s1}" in
     taskset -c 0 "$dir/bin/wsload" -server-pid $wpid "${common[@]}" \
       -url 'ws://127.0.0.1:8003/ws?room={room}&user={user}' 2>/dev/null
     ;;
+  s2)
+    rate=${2:-5000}; dur=${3:-15s}
+    # 1000 fresh channels, one per line: wsload's {room} takes the id from the list
+    "$here/.venv/bin/python" -c '
+import sys
+from trichat.bench.run import Scenario, Target, create_channels
+s = Scenario(url="http://127.0.0.1:8010", secret=sys.argv[1], channels=1000)
+print("\n".join(create_channels(Target(s.url), s, "s2")))' "$TRICHAT_JWT_SECRET" >"$work/rooms"
+    # -settle 8s: 5,000 joins (each reads the store) take a few seconds; a member not
+    # joined yet when sending starts would count as lost
+    common=(-drain 5s -pass-p99-ms 100 -connect-concurrency 200 -settle 8s -busy-poll
+            -duration "$dur" -n 5000 -rooms 1000 -senders 5000 -rate "$rate")
+    echo "== trichat"
+    taskset -c 0 "$dir/bin/wsload" -server-pid $tpid "${common[@]}" -url "$url" \
+      -room-list "$work/rooms" -join '{"type":"join","channel_id":"{room}"}' \
+      -send '{"type":"message","channel_id":"{room}","content":"lg:{ts}:{seq}"}' \
+      -ts-regex 'lg:(\d+):' 2>/dev/null
+    kill $tpid
+    taskset -c 1 "$dir/.venv/bin/python" "$dir/servers/py/ws_asyncio.py" 8003 2>/dev/null &
+    wpid=$!
+    sleep 1
+    echo "== py-websockets"
+    taskset -c 0 "$dir/bin/wsload" -server-pid $wpid "${common[@]}" \
+      -url 'ws://127.0.0.1:8003/ws?room={room}&user={user}' 2>/dev/null
+    ;;
   s3)
     n=${2:-5000}
     taskset -c 0 "$dir/bin/wsload" -mode hold -n "$n" -hold 20s -server-pid $tpid \
       -connect-concurrency 200 -url "$url" -join "$join" 2>/dev/null
     ;;
-  *) echo "usage: bench/reference.sh s1 RATE [DURATION] | s3 [N]" >&2; exit 2 ;;
+  *) echo "usage: bench/reference.sh s1 RATE [DURATION] | s2 RATE [DURATION] | s3 [N]" >&2; exit 2 ;;
 esac

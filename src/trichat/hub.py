@@ -6,9 +6,10 @@ seq order (holding a gap for `GAP_HOLD` seconds, then reading the store), frames
 each one once, and offers the same bytes to every member's outbox.
 
 The bridge task is this instance's one consumer of `broker.events()`; it routes
-each event to its channel's supervisor with `send_nowait`. A full inbox drops the
-event and marks the supervisor for a resync from the store, so the bridge never
-waits for a slow channel.
+each event to its channel's supervisor (`Supervisor.take`): handled on the spot
+when that supervisor is parked on an empty inbox, else queued with `send_nowait`.
+A full inbox drops the event and marks the supervisor for a resync from the store,
+so the bridge never waits for a slow channel.
 
 A gap only shows when a later message arrives. The tail watcher covers the last
 message of a burst whose publish was lost (an instance killed between commit and
@@ -68,6 +69,8 @@ class Supervisor:
         self.recent: deque[tuple[int, bytes]] = deque(maxlen=RECENT)
         self.reorder: SeqReorder[tuple[int, int, bytes | None]] = SeqReorder(0)
         self.resync = False
+        # parked on an empty inbox: the bridge may handle an event itself (`take`)
+        self.waiting = False
         self.tail = 0  # the store's last seq at the tail watcher's previous round
         self.ready = trio.Event()
         self.failed: BaseException | None = None
@@ -93,6 +96,21 @@ class Supervisor:
             self.floors[member.id] = seen
         self.members[member.id] = member
         return None
+
+    def take(self, event: Event) -> None:
+        """The bridge's hand-over. When the task is parked on an empty inbox, the
+        event is handled right here: nothing of the channel's is queued, so order
+        holds, and the task is not woken for it (a task switch per message saved).
+        Only what changes the task's own deadline (a gap opened, a resync wanted)
+        still wakes it. Raises `trio.WouldBlock` when the inbox is full."""
+        if self.waiting and event.kind != RESYNC:
+            opened = self.reorder.gap_opened_at
+            self._handle(event)
+            if not self.resync and self.reorder.gap_opened_at == opened:
+                return
+            event = Event(RESYNC, self.channel_id)  # a no-op that wakes the task
+        self.inbox_send.send_nowait(event)
+        self.waiting = False
 
     def detach(self, member: Member) -> None:
         self.members.pop(member.id, None)
@@ -123,7 +141,14 @@ class Supervisor:
                 linger_end = math.inf if idle_since is None else idle_since + LINGER
                 deadline = min(self._gap_deadline(), linger_end)
                 with trio.move_on_after(max(0.0, deadline - time.monotonic())):
-                    event = await self.inbox_recv.receive()
+                    try:
+                        event = self.inbox_recv.receive_nowait()
+                    except trio.WouldBlock:
+                        self.waiting = True
+                        try:
+                            event = await self.inbox_recv.receive()
+                        finally:
+                            self.waiting = False
                     self._handle(event)
                     while True:
                         try:
@@ -132,6 +157,7 @@ class Supervisor:
                             break
                         self._handle(event)
                 if self.resync or time.monotonic() >= self._gap_deadline():
+                    hub.metrics.fill["resync" if self.resync else "gap"].inc()
                     await self._fill()
                 elif self.refs == 0 and time.monotonic() >= linger_end:
                     return
@@ -288,7 +314,7 @@ class Hub:
             if sup is None:
                 continue
             try:
-                sup.inbox_send.send_nowait(event)
+                sup.take(event)
             except trio.WouldBlock:
                 sup.resync = True  # the gap shows; the store fills it
 
@@ -302,6 +328,7 @@ class Hub:
         sup.resync = True
         with contextlib.suppress(trio.WouldBlock):
             sup.inbox_send.send_nowait(Event(RESYNC, sup.channel_id))
+            sup.waiting = False
 
     async def _watch_tails(self) -> None:
         while True:

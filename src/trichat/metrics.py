@@ -73,6 +73,14 @@ class Metrics:
             buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
             registry=r,
         )
+        self.gap_fills = Counter(
+            "trichat_gap_fills_total",
+            "Store reads by channel supervisors, by cause: a seq gap held past GAP_HOLD, "
+            "or a resync (full inbox, broker outage, tail behind the store)",
+            ["cause"],
+            registry=r,
+        )
+        self.fill = {c: self.gap_fills.labels(c) for c in ("gap", "resync")}
         # Pre-create every child so the series exist from the start and the hot
         # path touches cached children only.
         self.msg = {t: self.messages.labels(t) for t in MESSAGE_TYPES}

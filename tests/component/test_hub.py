@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import trio
+import trio.testing
 
 from trichat.broker.base import MESSAGE, RESYNC, Event
 from trichat.broker.memory import MemoryBroker
@@ -47,6 +48,13 @@ class FakeMember:
         self.removed_from.append(channel_id)
 
 
+def fills(metrics: Metrics) -> dict[str, float | None]:
+    return {
+        cause: metrics.registry.get_sample_value("trichat_gap_fills_total", {"cause": cause})
+        for cause in ("gap", "resync")
+    }
+
+
 async def stored(store: SqliteStore, cid: str, k: int, content: str | None = None) -> Event:
     """Append message k (id m{k}, content t{k} unless given); its broker event."""
     draft = MessageDraft(cid, f"m{k}", "u", "u", None, None, content or f"t{k}", "user", k)
@@ -71,7 +79,8 @@ async def _setup(store: SqliteStore, n: int) -> tuple[str, list[Event]]:
 async def test_out_of_order_and_dropped_events_heal(tmp_path: Path) -> None:
     async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
         broker = MemoryBroker()
-        hub = Hub(store, broker, Metrics())
+        metrics = Metrics()
+        hub = Hub(store, broker, metrics)
         await nursery.start(hub.run)
         cid, _ = await _setup(store, 0)
         sup = await hub.acquire(cid)
@@ -84,13 +93,15 @@ async def test_out_of_order_and_dropped_events_heal(tmp_path: Path) -> None:
         got = await member.outbox.wait_for(5)
         assert [f["seq"] for f in got] == [1, 2, 3, 4, 5]
         assert got[1]["content"] == "t2"  # read back from the store
+        assert fills(metrics) == {"gap": 1, "resync": 0}  # one store read, after GAP_HOLD
         nursery.cancel_scope.cancel()
 
 
 async def test_resync_finds_a_lost_tail(tmp_path: Path) -> None:
     async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
         broker = MemoryBroker()
-        hub = Hub(store, broker, Metrics())
+        metrics = Metrics()
+        hub = Hub(store, broker, metrics)
         await nursery.start(hub.run)
         cid, _ = await _setup(store, 0)
         sup = await hub.acquire(cid)
@@ -100,6 +111,7 @@ async def test_resync_finds_a_lost_tail(tmp_path: Path) -> None:
         hub.resync_all()  # as after a broker outage: nothing was published
         got = await member.outbox.wait_for(1)
         assert got[0]["seq"] == 1 and got[0]["content"] == "lost"
+        assert fills(metrics) == {"gap": 0, "resync": 1}
         nursery.cancel_scope.cancel()
 
 
@@ -163,4 +175,27 @@ async def test_broker_wide_resync_event_resyncs_every_supervisor(tmp_path: Path)
             with trio.fail_after(TAIL_EVERY / 2):  # sooner than the tail watcher
                 got = await member.outbox.wait_for(1)
             assert got[0]["seq"] == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_parked_supervisor_is_served_in_the_bridge_hand_over(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
+        metrics = Metrics()
+        hub = Hub(store, MemoryBroker(), metrics)
+        await nursery.start(hub.run)
+        cid, _ = await _setup(store, 0)
+        sup = await hub.acquire(cid)
+        member = FakeMember(1, "watcher")
+        sup.attach(member, 0)
+        one, two, three = [await stored(store, cid, k) for k in (1, 2, 3)]
+        await trio.testing.wait_all_tasks_blocked()
+        assert sup.waiting
+        sup.take(one)  # delivered within the call: the supervisor task is not woken
+        assert [f["seq"] for f in member.outbox.frames] == [1] and sup.waiting
+        sup.take(three)  # opens a gap: held, and the task is woken to time it
+        assert [f["seq"] for f in member.outbox.frames] == [1] and not sup.waiting
+        sup.take(two)  # queued behind the wake-up, in order
+        got = await member.outbox.wait_for(3)
+        assert [f["seq"] for f in got] == [1, 2, 3]
+        assert fills(metrics) == {"gap": 0, "resync": 0}  # healed before GAP_HOLD
         nursery.cancel_scope.cancel()

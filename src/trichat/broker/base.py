@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+import trio
+
 from trichat.models import PresenceEntry
 
 MESSAGE = "message"
@@ -39,6 +41,24 @@ class Event:
     payload: bytes = b""  # the encoded server frame to deliver, built once
     user_id: str = ""  # typing: whose (not echoed to them); kick: who is removed
     stamp: int = 0  # message: when the store acked it (epoch ms), for the latency metric
+
+
+async def drain(recv: trio.MemoryReceiveChannel[Event]) -> AsyncIterator[Event]:
+    """Every event from `recv`, taking whatever is queued at each wake-up without a
+    checkpoint per event (`async for` over a memory channel yields to the scheduler
+    once per item: a task switch per message on the bridge)."""
+    while True:
+        try:
+            event = await recv.receive()
+        except trio.EndOfChannel:
+            return
+        yield event
+        while True:
+            try:
+                event = recv.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            yield event
 
 
 class Broker(Protocol):

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import trio
 
-from trichat.broker.base import Event
+from trichat.broker.base import Event, drain
 from trichat.broker.local import LocalLimiter, LocalPresence
 from trichat.models import PresenceEntry
 
@@ -33,9 +33,8 @@ class MemoryBroker:
         except trio.WouldBlock:
             self.dropped += 1  # supervisors see the seq gap and read the store
 
-    async def events(self) -> AsyncIterator[Event]:
-        async for event in self._recv:
-            yield event
+    def events(self) -> AsyncIterator[Event]:
+        return drain(self._recv)
 
     async def subscribe(self, channel_id: str) -> None:
         return None

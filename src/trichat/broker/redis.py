@@ -40,7 +40,7 @@ from redis.backoff import NoBackoff
 
 from trichat import aio
 from trichat.broker import redis_lua
-from trichat.broker.base import PRESENCE, RESYNC, Event
+from trichat.broker.base import PRESENCE, RESYNC, Event, drain
 from trichat.broker.local import LocalLimiter, LocalPresence
 from trichat.models import PresenceEntry, now_ms
 from trichat.protocol.frames import encode_presence
@@ -161,9 +161,8 @@ class RedisBroker:
             except trio.WouldBlock:
                 self.dropped += 1  # other instances heal the gap from the store
 
-    async def events(self) -> AsyncIterator[Event]:
-        async for event in self._recv:
-            yield event
+    def events(self) -> AsyncIterator[Event]:
+        return drain(self._recv)
 
     async def subscribe(self, channel_id: str) -> None:
         refs = self._refs.get(channel_id, 0)
