@@ -13,7 +13,7 @@ import trio
 from tests.helpers.pg import PostgresServer
 from trichat import aio
 from trichat.errors import Conflict
-from trichat.models import Ban, MessageDraft
+from trichat.models import AppendResult, Ban, MessageDraft
 from trichat.store.base import Store
 from trichat.store.pg_migrate import default_directory, migrate_up
 from trichat.store.postgres import open_postgres_store
@@ -215,3 +215,31 @@ async def test_synchronous_mode_is_applied(tmp_path: Path) -> None:
             level = store._writer_conn.execute("PRAGMA synchronous").fetchone()[0]
             assert level == expected
             assert store._writer_conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+
+
+async def test_two_postgres_instances_racing_one_message_id_store_it_once(
+    postgres_server: PostgresServer,
+) -> None:
+    """Two instances (two pools) append the same message_id to one channel at the
+    same moment, 20 times over: each time exactly one stores it, both answer with
+    the same message, and the channel's seqs stay gap-free (a one-channel batch runs
+    as a single statement, outside an explicit transaction)."""
+    name = f"contract_{next(_databases)}"
+    await trio.to_thread.run_sync(postgres_server.psql, f"CREATE DATABASE {name}")
+    dsn = postgres_server.dsn(name)
+    async with aio.open_aio_loop():
+        await aio.run(migrate_up, dsn, default_directory())
+        async with open_postgres_store(dsn) as a, open_postgres_store(dsn) as b:
+            cid = await new_channel(a)
+
+            async def append(store: Store, n: int, results: list[AppendResult]) -> None:
+                results.append(await store.append(draft(cid, n, message_id=f"race-{n}")))
+
+            for n in range(20):
+                results: list[AppendResult] = []
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(append, a, n, results)
+                    nursery.start_soon(append, b, n, results)
+                assert sorted(r.duplicate for r in results) == [False, True]
+                assert results[0].message == results[1].message
+                assert results[0].message.seq == n + 1
