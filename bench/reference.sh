@@ -33,6 +33,16 @@ cid=$(grep -o "general' id: [0-9a-f-]*" "$work/trichat.log" | cut -d' ' -f3 || t
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["channels"][0]["id"])')
 url="ws://127.0.0.1:8010/ws?token=$tok"
 join="{\"type\":\"join\",\"channel_id\":\"$cid\"}"
+# stop trichat, run the same load ("${common[@]}") against Python websockets
+then_py_websockets() {
+  kill $tpid
+  taskset -c 1 "$dir/.venv/bin/python" "$dir/servers/py/ws_asyncio.py" 8003 2>/dev/null &
+  wpid=$!
+  sleep 1
+  echo "== py-websockets"
+  taskset -c 0 "$dir/bin/wsload" -server-pid $wpid "${common[@]}" \
+    -url 'ws://127.0.0.1:8003/ws?room={room}&user={user}' 2>/dev/null
+}
 case "${1:-s1}" in
   s1)
     rate=${2:-20}; dur=${3:-10s}
@@ -42,13 +52,7 @@ case "${1:-s1}" in
     taskset -c 0 "$dir/bin/wsload" -server-pid $tpid "${common[@]}" -url "$url" -join "$join" \
       -send "{\"type\":\"message\",\"channel_id\":\"$cid\",\"content\":\"lg:{ts}:{seq}\"}" \
       -ts-regex 'lg:(\d+):' 2>/dev/null
-    kill $tpid
-    taskset -c 1 "$dir/.venv/bin/python" "$dir/servers/py/ws_asyncio.py" 8003 2>/dev/null &
-    wpid=$!
-    sleep 1
-    echo "== py-websockets"
-    taskset -c 0 "$dir/bin/wsload" -server-pid $wpid "${common[@]}" \
-      -url 'ws://127.0.0.1:8003/ws?room={room}&user={user}' 2>/dev/null
+    then_py_websockets
     ;;
   s2)
     rate=${2:-5000}; dur=${3:-15s}
@@ -67,13 +71,7 @@ print("\n".join(create_channels(Target(s.url), s, "s2")))' "$TRICHAT_JWT_SECRET"
       -room-list "$work/rooms" -join '{"type":"join","channel_id":"{room}"}' \
       -send '{"type":"message","channel_id":"{room}","content":"lg:{ts}:{seq}"}' \
       -ts-regex 'lg:(\d+):' 2>/dev/null
-    kill $tpid
-    taskset -c 1 "$dir/.venv/bin/python" "$dir/servers/py/ws_asyncio.py" 8003 2>/dev/null &
-    wpid=$!
-    sleep 1
-    echo "== py-websockets"
-    taskset -c 0 "$dir/bin/wsload" -server-pid $wpid "${common[@]}" \
-      -url 'ws://127.0.0.1:8003/ws?room={room}&user={user}' 2>/dev/null
+    then_py_websockets
     ;;
   s3)
     n=${2:-5000}
