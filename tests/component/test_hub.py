@@ -11,7 +11,7 @@ import trio.testing
 
 from trichat.broker.base import MESSAGE, RESYNC, Event
 from trichat.broker.memory import MemoryBroker
-from trichat.hub import TAIL_EVERY, Hub
+from trichat.hub import TAIL_EVERY, Hub, Supervisor
 from trichat.metrics import Metrics
 from trichat.models import MessageDraft
 from trichat.protocol.frames import encode_message
@@ -76,16 +76,22 @@ async def _setup(store: SqliteStore, n: int) -> tuple[str, list[Event]]:
     return cid, [await stored(store, cid, k) for k in range(1, n + 1)]
 
 
+async def watched_channel(store: SqliteStore, hub: Hub) -> tuple[str, Supervisor, FakeMember]:
+    """A new channel, its running supervisor and one member attached from seq 0."""
+    cid, _ = await _setup(store, 0)
+    sup = await hub.acquire(cid)
+    member = FakeMember(1, "watcher")
+    assert sup.attach(member, 0) is None
+    return cid, sup, member
+
+
 async def test_out_of_order_and_dropped_events_heal(tmp_path: Path) -> None:
     async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
         broker = MemoryBroker()
         metrics = Metrics()
         hub = Hub(store, broker, metrics)
         await nursery.start(hub.run)
-        cid, _ = await _setup(store, 0)
-        sup = await hub.acquire(cid)
-        member = FakeMember(1, "watcher")
-        assert sup.attach(member, 0) is None
+        cid, _, member = await watched_channel(store, hub)
         events = [await stored(store, cid, k) for k in range(1, 6)]
         # seq 2 is lost in transit; 5 arrives before 4
         for ev in (events[0], events[2], events[4], events[3]):
@@ -103,10 +109,7 @@ async def test_resync_finds_a_lost_tail(tmp_path: Path) -> None:
         metrics = Metrics()
         hub = Hub(store, broker, metrics)
         await nursery.start(hub.run)
-        cid, _ = await _setup(store, 0)
-        sup = await hub.acquire(cid)
-        member = FakeMember(1, "watcher")
-        sup.attach(member, 0)
+        cid, _, member = await watched_channel(store, hub)
         await stored(store, cid, 1, "lost")
         hub.resync_all()  # as after a broker outage: nothing was published
         got = await member.outbox.wait_for(1)
@@ -147,10 +150,7 @@ async def test_tail_watcher_delivers_a_never_published_last_message(tmp_path: Pa
     async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
         hub = Hub(store, MemoryBroker(), Metrics())
         await nursery.start(hub.run)
-        cid, _ = await _setup(store, 0)
-        sup = await hub.acquire(cid)
-        member = FakeMember(1, "watcher")
-        sup.attach(member, 0)
+        cid, _, member = await watched_channel(store, hub)
         await stored(store, cid, 1, "x")
         got = await member.outbox.wait_for(1)  # within two watcher rounds, unprompted
         assert got[0]["seq"] == 1 and got[0]["content"] == "x"
@@ -164,10 +164,7 @@ async def test_broker_wide_resync_event_resyncs_every_supervisor(tmp_path: Path)
         await nursery.start(hub.run)
         members = []
         for _ in range(2):
-            cid, _ = await _setup(store, 0)
-            sup = await hub.acquire(cid)
-            member = FakeMember(1, "watcher")
-            sup.attach(member, 0)
+            cid, _, member = await watched_channel(store, hub)
             members.append(member)
             await stored(store, cid, 1)
         await broker.publish(Event(RESYNC, ""))  # what a broker sends after reconnecting
@@ -183,10 +180,7 @@ async def test_a_parked_supervisor_is_served_in_the_bridge_hand_over(tmp_path: P
         metrics = Metrics()
         hub = Hub(store, MemoryBroker(), metrics)
         await nursery.start(hub.run)
-        cid, _ = await _setup(store, 0)
-        sup = await hub.acquire(cid)
-        member = FakeMember(1, "watcher")
-        sup.attach(member, 0)
+        cid, sup, member = await watched_channel(store, hub)
         one, two, three = [await stored(store, cid, k) for k in (1, 2, 3)]
         await trio.testing.wait_all_tasks_blocked()
         assert sup.waiting
