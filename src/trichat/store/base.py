@@ -13,10 +13,41 @@ Guarantees every implementation gives:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+import math
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol, TypeVar
+
+import trio
 
 from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft, PresenceEntry
+
+T = TypeVar("T")
+
+# Group commit pacing: a writer starts at most one commit per COMMIT_EVERY seconds.
+# An idle writer commits a lone write at once; under load the pause lets the next
+# batch fill, so one commit (one fsync, one thread hand-off or bridge crossing)
+# serves many writes (docs/performance.md, "Group commit pacing").
+COMMIT_EVERY = 0.002
+
+
+async def batches(
+    recv: trio.MemoryReceiveChannel[T], max_batch: int, every: float = COMMIT_EVERY
+) -> AsyncIterator[list[T]]:
+    """Everything queued on `recv` (up to `max_batch`), one batch at a time, the
+    batches starting at least `every` seconds apart."""
+    started = -math.inf
+    async for first in recv:
+        wait = started + every - trio.current_time()
+        if wait > 0:
+            await trio.sleep(wait)
+        batch = [first]
+        while len(batch) < max_batch:
+            try:
+                batch.append(recv.receive_nowait())
+            except trio.WouldBlock:
+                break
+        started = trio.current_time()
+        yield batch
 
 
 class Store(Protocol):

@@ -24,6 +24,7 @@ import trio
 from trichat import aio
 from trichat.errors import Conflict, StoreUnavailable
 from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft, PresenceEntry
+from trichat.store.base import batches
 
 T = TypeVar("T")
 MAX_BATCH = 256  # appends per transaction
@@ -329,13 +330,7 @@ class PostgresStore:
         transaction, one bridge crossing and one commit (one WAL flush); each caller
         is answered after that commit."""
         task_status.started()
-        async for first in self._appends_recv:
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._appends_recv.receive_nowait())
-                except trio.WouldBlock:
-                    break
+        async for batch in batches(self._appends_recv, MAX_BATCH):
             drafts = [job.draft for job in batch]
             try:
                 outcomes = await self._call(partial(_append_batch, drafts=drafts))

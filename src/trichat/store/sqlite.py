@@ -35,6 +35,7 @@ import trio
 
 from trichat.errors import Conflict, StoreUnavailable
 from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft, PresenceEntry
+from trichat.store.base import batches
 
 T = TypeVar("T")
 log = logging.getLogger("trichat.store.sqlite")
@@ -164,13 +165,7 @@ class SqliteStore:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         task_status.started()
-        async for first in self._jobs_recv:
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._jobs_recv.receive_nowait())
-                except trio.WouldBlock:
-                    break
+        async for batch in batches(self._jobs_recv, MAX_BATCH):
             await trio.to_thread.run_sync(self._run_batch, batch)
             self.batches += 1
             self.batched_jobs += len(batch)
