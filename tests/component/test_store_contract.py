@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from tests.helpers.pg import PostgresServer
 from trichat import aio
-from trichat.errors import Conflict
+from trichat.errors import Conflict, StoreUnavailable
 from trichat.models import AppendResult, Ban, MessageDraft
 from trichat.store.base import Store
 from trichat.store.pg_migrate import default_directory, migrate_up
@@ -207,6 +210,43 @@ async def test_data_survives_reopen(tmp_path: Path) -> None:
     async with open_sqlite_store(tmp_path) as store:
         assert (await store.get_channel(cid)).last_seq == 1  # type: ignore[union-attr]
         assert (await store.append(draft(cid, 2))).message.seq == 2
+
+
+async def test_a_sqlite_batch_that_fails_whole_leaves_no_gap_in_seqs(tmp_path: Path) -> None:
+    """The writer numbers messages from its own memory of each channel's last seq;
+    when a batch is rolled back, an append in it must not have used up its seq."""
+    async with open_sqlite_store(tmp_path) as store:
+        cid = await new_channel(store)
+        await store.append(draft(cid, 1))
+        holding, release = threading.Event(), threading.Event()
+
+        def hold(c: sqlite3.Connection) -> None:  # keeps the writer in this batch
+            holding.set()
+            release.wait(10)
+
+        def disk_fails(c: sqlite3.Connection) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        outcomes: list[object] = []
+
+        async def run(coro: Awaitable[object]) -> None:
+            try:
+                outcomes.append(await coro)
+            except StoreUnavailable as exc:
+                outcomes.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store._write, hold)
+            await trio.to_thread.run_sync(holding.wait)
+            nursery.start_soon(run, store.append(draft(cid, 2)))  # the next batch: both,
+            await trio.testing.wait_all_tasks_blocked()  # the append first
+            nursery.start_soon(run, store._write(disk_fails))
+            await trio.testing.wait_all_tasks_blocked()
+            release.set()
+        assert [type(o) for o in outcomes] == [StoreUnavailable, StoreUnavailable]
+        assert (await store.append(draft(cid, 3))).message.seq == 2
+        assert [m.seq for m in await store.messages(cid, after=0, limit=10)] == [1, 2]
+        assert (await store.get_channel(cid)).last_seq == 2  # type: ignore[union-attr]
 
 
 async def test_synchronous_mode_is_applied(tmp_path: Path) -> None:

@@ -51,6 +51,13 @@ _MESSAGE_COLS = (
     "kind, created_at, deleted_at"
 )
 
+# a repeated (channel, user, message_id) inserts nothing (rowcount 0); any other
+# conflict, e.g. on (channel_id, seq), still raises
+_INSERT_MESSAGE = (
+    f"INSERT INTO messages ({_MESSAGE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,NULL) "
+    "ON CONFLICT (channel_id, user_id, message_id) DO NOTHING"
+)
+
 
 def _channel(row: tuple[Any, ...]) -> Channel:
     return Channel(
@@ -82,6 +89,47 @@ class _Job:
         self.done = trio.Event()
 
 
+class _Seqs:
+    """Each channel's last seq as the writer last wrote it. The writer connection
+    is the only one that writes `channels.last_seq`, so after one read per channel
+    an append numbers its message with no statement; every batch then writes each
+    channel's new `last_seq` once, just before its COMMIT. A batch that fails as a
+    whole (rolled back) makes the writer forget everything and read again."""
+
+    MAX_CHANNELS = 100_000  # past this, forgotten after a flush (read again on use)
+
+    def __init__(self) -> None:
+        self.last: dict[str, int] = {}
+        self.dirty: set[str] = set()
+
+    def next(self, c: sqlite3.Connection, channel_id: str) -> int:
+        last = self.last.get(channel_id)
+        if last is None:
+            row = c.execute("SELECT last_seq FROM channels WHERE id = ?", (channel_id,)).fetchone()
+            if row is None:
+                raise LookupError(f"no channel {channel_id}")
+            last = self.last[channel_id] = row[0]
+        return last + 1
+
+    def took(self, channel_id: str, seq: int) -> None:
+        self.last[channel_id] = seq
+        self.dirty.add(channel_id)
+
+    def flush(self, c: sqlite3.Connection) -> None:
+        if self.dirty:
+            c.executemany(
+                "UPDATE channels SET last_seq = ? WHERE id = ?",
+                [(self.last[cid], cid) for cid in self.dirty],
+            )
+            self.dirty.clear()
+        if len(self.last) > self.MAX_CHANNELS:
+            self.last.clear()
+
+    def forget(self) -> None:
+        self.last.clear()
+        self.dirty.clear()
+
+
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -102,6 +150,7 @@ class SqliteStore:
         self._writer_conn.executescript(schema)
         self._reader_conn = _connect(path, synchronous)
         self._checkpoint_conn = _connect(path, synchronous)
+        self._seqs = _Seqs()
         self._read_limiter = trio.CapacityLimiter(1)
         self._jobs_send, self._jobs_recv = trio.open_memory_channel[_Job](4096)
         self.batches = 0  # statistics: transactions committed
@@ -152,8 +201,10 @@ class SqliteStore:
                     job.error = exc
                 if job.savepoint:
                     conn.execute("RELEASE job")
+            self._seqs.flush(conn)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._seqs.forget()
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -320,27 +371,20 @@ class SqliteStore:
 
     async def append(self, draft: MessageDraft) -> AppendResult:
         def append(c: sqlite3.Connection) -> AppendResult:
+            # one statement per message: the insert is the dedupe check too
+            msg = draft.numbered(seqs.next(c, draft.channel_id))
+            if c.execute(_INSERT_MESSAGE, msg.columns()).rowcount:
+                seqs.took(msg.channel_id, msg.seq)
+                return AppendResult(msg, duplicate=False)
             row = c.execute(
                 f"SELECT {_MESSAGE_COLS} FROM messages "
                 "WHERE channel_id = ? AND user_id = ? AND message_id = ?",
                 (draft.channel_id, draft.user_id, draft.message_id),
             ).fetchone()
-            if row is not None:
-                return AppendResult(_message(row), duplicate=True)
-            seq_row = c.execute(
-                "UPDATE channels SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
-                (draft.channel_id,),
-            ).fetchone()
-            if seq_row is None:
-                raise LookupError(f"no channel {draft.channel_id}")
-            msg = draft.numbered(seq_row[0])
-            c.execute(
-                f"INSERT INTO messages ({_MESSAGE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,NULL)",
-                msg.columns(),
-            )
-            return AppendResult(msg, duplicate=False)
+            return AppendResult(_message(row), duplicate=True)
 
-        # no savepoint: it fails before writing (duplicate, no channel) or writes both
+        # no savepoint: it writes one row or nothing
+        seqs = self._seqs
         return await self._write(append, savepoint=False)
 
     async def messages(
