@@ -6,7 +6,8 @@ import itertools
 import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from trichat.models import AppendResult, Ban, MessageDraft
 from trichat.store.base import Store
 from trichat.store.pg_migrate import default_directory, migrate_up
 from trichat.store.postgres import open_postgres_store
-from trichat.store.sqlite import open_sqlite_store
+from trichat.store.sqlite import SqliteStore, open_sqlite_store
 
 _databases = itertools.count()
 
@@ -212,41 +213,101 @@ async def test_data_survives_reopen(tmp_path: Path) -> None:
         assert (await store.append(draft(cid, 2))).message.seq == 2
 
 
+async def one_sqlite_batch(
+    store: SqliteStore, *calls: Callable[[], Awaitable[object]]
+) -> list[object]:
+    """Run `calls` (store operations) so that they land in one writer batch, queued
+    in order; their results or exceptions, in order."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(c: sqlite3.Connection) -> None:  # keeps the writer in the batch before
+        holding.set()
+        release.wait(10)
+
+    outcomes: dict[int, object] = {}
+
+    async def run(i: int, call: Callable[[], Awaitable[object]]) -> None:
+        try:
+            outcomes[i] = await call()
+        except Exception as exc:
+            outcomes[i] = exc
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(store._write, hold)
+        await trio.to_thread.run_sync(holding.wait)
+        for i, call in enumerate(calls):
+            nursery.start_soon(run, i, call)
+            await trio.testing.wait_all_tasks_blocked()  # queued: the next one after it
+        release.set()
+    return [outcomes[i] for i in range(len(calls))]
+
+
 async def test_a_sqlite_batch_that_fails_whole_leaves_no_gap_in_seqs(tmp_path: Path) -> None:
     """The writer numbers messages from its own memory of each channel's last seq;
-    when a batch is rolled back, an append in it must not have used up its seq."""
+    when a batch is rolled back, its appends must not have used up their seqs."""
+
+    def disk_fails(c: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
     async with open_sqlite_store(tmp_path) as store:
         cid = await new_channel(store)
         await store.append(draft(cid, 1))
-        holding, release = threading.Event(), threading.Event()
-
-        def hold(c: sqlite3.Connection) -> None:  # keeps the writer in this batch
-            holding.set()
-            release.wait(10)
-
-        def disk_fails(c: sqlite3.Connection) -> None:
-            raise sqlite3.OperationalError("disk I/O error")
-
-        outcomes: list[object] = []
-
-        async def run(coro: Awaitable[object]) -> None:
-            try:
-                outcomes.append(await coro)
-            except StoreUnavailable as exc:
-                outcomes.append(exc)
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(store._write, hold)
-            await trio.to_thread.run_sync(holding.wait)
-            nursery.start_soon(run, store.append(draft(cid, 2)))  # the next batch: both,
-            await trio.testing.wait_all_tasks_blocked()  # the append first
-            nursery.start_soon(run, store._write(disk_fails))
-            await trio.testing.wait_all_tasks_blocked()
-            release.set()
-        assert [type(o) for o in outcomes] == [StoreUnavailable, StoreUnavailable]
+        outcomes = await one_sqlite_batch(
+            store,
+            partial(store.append, draft(cid, 10)),
+            partial(store.append, draft(cid, 11)),
+            partial(store._write, disk_fails),
+        )
+        assert all(isinstance(o, StoreUnavailable) for o in outcomes)
         assert (await store.append(draft(cid, 3))).message.seq == 2
         assert [m.seq for m in await store.messages(cid, after=0, limit=10)] == [1, 2]
         assert (await store.get_channel(cid)).last_seq == 2  # type: ignore[union-attr]
+
+
+async def test_a_sqlite_batch_with_a_duplicate_or_an_unknown_channel_sorts_them_out(
+    tmp_path: Path,
+) -> None:
+    """Appends that share a batch each get their own answer: a duplicate of a stored
+    message or of one earlier in the same batch, an unknown channel, and the
+    messages around them, numbered gap-free."""
+    async with open_sqlite_store(tmp_path) as store:
+        a, b = await new_channel(store, "a"), await new_channel(store, "b")
+        first = await store.append(draft(a, 1, message_id="stored"))
+        clean = await one_sqlite_batch(
+            store, *[partial(store.append, draft(cid, n)) for n in (2, 3) for cid in (a, b)]
+        )
+        assert [(r.message.channel_id, r.message.seq) for r in clean] == [  # type: ignore[attr-defined]
+            (a, 2),
+            (b, 1),
+            (a, 3),
+            (b, 2),
+        ]
+        new, dup = await one_sqlite_batch(  # a duplicate of a stored message
+            store,
+            partial(store.append, draft(a, 4)),
+            partial(store.append, draft(a, 5, message_id="stored")),
+        )
+        assert isinstance(new, AppendResult) and new.message.seq == 4 and not new.duplicate
+        assert isinstance(dup, AppendResult) and dup.duplicate and dup.message == first.message
+        once, again = await one_sqlite_batch(  # the same message twice in one batch
+            store,
+            partial(store.append, draft(b, 7, message_id="twice")),
+            partial(store.append, draft(b, 8, message_id="twice")),
+        )
+        assert isinstance(once, AppendResult) and once.message.seq == 3
+        assert isinstance(again, AppendResult) and again.duplicate
+        assert again.message == once.message
+        unknown, known = await one_sqlite_batch(
+            store,
+            partial(store.append, draft(str(uuid.uuid4()), 6)),
+            partial(store.append, draft(a, 9)),
+        )
+        assert isinstance(unknown, LookupError)
+        assert isinstance(known, AppendResult) and known.message.seq == 5
+        stored = await store.messages(b, after=0, limit=10)
+        assert [m.seq for m in stored] == [1, 2, 3]
+        assert (await store.get_channel(a)).last_seq == 5  # type: ignore[union-attr]
+        assert (await store.get_channel(b)).last_seq == 3  # type: ignore[union-attr]
 
 
 async def test_synchronous_mode_is_applied(tmp_path: Path) -> None:
