@@ -8,7 +8,7 @@ import trio.testing
 from trichat.store.base import batches
 
 
-async def test_a_lone_write_goes_at_once_and_a_busy_writer_waits_to_fill_the_next_batch(
+async def test_a_busy_writer_waits_to_fill_the_next_batch_and_a_lone_one_never_waits(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     send, recv = trio.open_memory_channel[int](100)
@@ -17,22 +17,25 @@ async def test_a_lone_write_goes_at_once_and_a_busy_writer_waits_to_fill_the_nex
 
         async def writer() -> None:
             async for batch in batches(recv, max_batch=3, every=0.010):
-                got.append((trio.current_time(), batch))
+                got.append((trio.current_time() - 1, batch))
+                await trio.sleep(0.001)  # the commit
 
         nursery.start_soon(writer)
         await trio.sleep(1)
-        send.send_nowait(1)  # idle writer: at once
-        await trio.sleep(0.001)
-        for n in (2, 3, 4, 5):  # within the interval: the next batch waits for it
+        for n in (1, 2):  # an idle writer: at once, both
+            send.send_nowait(n)
+        await trio.sleep(0.002)
+        for n in (3, 4, 5, 6):  # after a batch of two: the next one waits to fill
             send.send_nowait(n)
         await trio.sleep(1)
-        send.send_nowait(6)  # idle again: at once
+        for n in (7, 8, 9):  # one at a time, each after the last one's commit
+            send.send_nowait(n)
+            await trio.sleep(0.0015)
         await trio.sleep(1)
         nursery.cancel_scope.cancel()
 
-    assert [batch for _, batch in got] == [[1], [2, 3, 4], [5], [6]]
-    times = [t - 1 for t, _ in got]
-    assert times[0] == 0
-    assert abs(times[1] - 0.010) < 1e-9  # one interval after the first batch started
-    assert abs(times[2] - 0.020) < 1e-9  # max_batch left one behind: the next interval
-    assert abs(times[3] - 1.001) < 1e-9  # sent 1.001 s in, long after: no wait
+    assert [batch for _, batch in got] == [[1, 2], [3, 4, 5], [6], [7], [8], [9]]
+    times = [round(t, 6) for t, _ in got]
+    # [3, 4, 5] one interval after [1, 2] started; [6] one after that (max_batch
+    # left it behind); [6] held one write: 7, 8, 9 go as they come
+    assert times == [0, 0.010, 0.020, 1.002, 1.0035, 1.005]
