@@ -310,6 +310,19 @@ async def test_a_sqlite_batch_with_a_duplicate_or_an_unknown_channel_sorts_them_
         assert (await store.get_channel(b)).last_seq == 3  # type: ignore[union-attr]
 
 
+async def test_a_second_process_cannot_open_a_sqlite_store_in_use(tmp_path: Path) -> None:
+    """The writer numbers messages from memory: two processes on one file would
+    hand out the same seqs, so the second is refused."""
+    async with open_sqlite_store(tmp_path) as store:
+        cid = await new_channel(store)
+        with pytest.raises(StoreUnavailable, match="another trichat process is using"):
+            async with open_sqlite_store(tmp_path):
+                pass
+        assert (await store.append(draft(cid, 1))).message.seq == 1  # still working
+    async with open_sqlite_store(tmp_path) as store:  # free again once closed
+        assert (await store.append(draft(cid, 2))).message.seq == 2
+
+
 async def test_synchronous_mode_is_applied(tmp_path: Path) -> None:
     for mode, expected in (("full", 2), ("normal", 1)):
         async with open_sqlite_store(tmp_path / mode, mode) as store:

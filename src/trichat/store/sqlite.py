@@ -23,13 +23,14 @@ every append queued behind it, for up to 317 ms (fan-out p99 300 ms at 45 msg/s)
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import trio
 
@@ -130,6 +131,17 @@ class _Seqs:
         self.dirty.clear()
 
 
+def _lock_file(path: Path) -> IO[bytes]:
+    """Hold an exclusive lock on `path` for as long as the returned file is open."""
+    file = path.open("ab")
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.close()
+        raise OSError(f"another trichat process is using this store ({path} is locked)") from None
+    return file
+
+
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -144,6 +156,8 @@ class SqliteStore:
 
     def __init__(self, path: Path, synchronous: str = "full") -> None:
         self.path = path
+        # one process per file: the writer numbers messages from memory (`_Seqs`)
+        self._lock = _lock_file(Path(f"{path}.lock"))
         self._writer_conn = _connect(path, synchronous)
         self._writer_conn.execute("PRAGMA wal_autocheckpoint=0")
         schema = resources.files("trichat.store").joinpath("sqlite_schema.sql").read_text()
@@ -245,6 +259,7 @@ class SqliteStore:
                 if conn is self._writer_conn:
                     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.close()
+        self._lock.close()  # releases the lock
 
     # ---- the Store interface ---------------------------------------------------
 
