@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -13,7 +14,7 @@ import trio
 
 from trichat import auth, gctune, logs
 from trichat.config import Settings, env_names, flag_name, parse_duration
-from trichat.errors import ConfigError
+from trichat.errors import ConfigError, StoreUnavailable
 
 
 def _run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -75,7 +76,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = {env_of[k]: v for k, v in vars(args).items() if k in env_of and v is not None}
     settings = _settings(overrides)
     logs.configure(settings.log_level, settings.log_format)
-    trio.run(_serve_until_signal, settings)
+    failed: BaseException | None = None
+    try:
+        trio.run(_serve_until_signal, settings)
+    except* StoreUnavailable as group:  # cannot open the store: one line, no traceback
+        failed = group
+    while isinstance(failed, BaseExceptionGroup):
+        failed = failed.exceptions[0]
+    if failed is not None:
+        logging.getLogger("trichat").error("cannot start: %s", failed)
+        return 1
     return 0
 
 
@@ -93,8 +103,6 @@ async def _serve_until_signal(settings: Settings) -> None:
 
 
 def _print_welcome(settings: Settings, port: int, general_id: str) -> None:
-    import logging
-
     log = logging.getLogger("trichat")
     log.info("channel 'general' id: %s", general_id)
     if not settings.jwt_public_key:

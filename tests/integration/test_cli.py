@@ -13,6 +13,7 @@ import trio
 from trio_websocket import ConnectionClosed
 
 from tests.helpers.client import http, ws_connect
+from tests.helpers.process import TrichatProcess
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -42,6 +43,19 @@ def test_bad_value_stops_the_start_with_one_line(tmp_path: Path) -> None:
     flag = _trichat("run", "--port", "http", env=_env(tmp_path))
     assert flag.returncode == 2 and "PORT='http'" in flag.stderr
     assert not (tmp_path / "data").exists()  # nothing half-started
+
+
+def test_a_second_run_on_a_data_folder_in_use_is_refused_in_one_line(tmp_path: Path) -> None:
+    first = TrichatProcess(tmp_path / "first.log", "s" * 32, TRICHAT_DATA_DIR=str(tmp_path / "d"))
+    try:
+        second = _trichat("run", env=_env(tmp_path, TRICHAT_DATA_DIR=str(tmp_path / "d")))
+        assert second.returncode == 1
+        assert "cannot start: " in second.stderr
+        assert "another trichat process is using this store" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert first.running
+    finally:
+        first.stop()
 
 
 def test_token_uses_the_embedded_secret(tmp_path: Path) -> None:
