@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -183,11 +184,15 @@ async def test_metrics_move_with_traffic(server: Running) -> None:
         assert name in text
 
 
-async def test_dev_token_route_only_in_dev_mode(server: Running, start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_dev_token_route_only_in_dev_mode(
+    server: Running,
+    start_server,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     absent = await http(server.port, "POST", f"{API}/dev/token", body={"user": "a"})
     assert absent.status in (401, 404, 405)
     assert "/dev/token" not in (await http(server.port, "GET", "/openapi.json")).body.decode()
-    dev = await start_server(dev=True)
+    dev = await start_server(tmp_path / "dev", dev=True)  # its own store: one process per file
     resp = await http(dev.port, "POST", f"{API}/dev/token", body={"user": "carol"})
     assert resp.status == 200
     async with ws_connect(f"ws://127.0.0.1:{dev.port}/ws?token={resp.json()['token']}") as c:
