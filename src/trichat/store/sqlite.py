@@ -385,6 +385,8 @@ class SqliteStore:
         return _channel(row) if row else None
 
     async def append(self, draft: MessageDraft) -> AppendResult:
+        seqs = self._seqs
+
         def append(c: sqlite3.Connection) -> AppendResult:
             # one statement per message: the insert is the dedupe check too
             msg = draft.numbered(seqs.next(c, draft.channel_id))
@@ -399,7 +401,6 @@ class SqliteStore:
             return AppendResult(_message(row), duplicate=True)
 
         # no savepoint: it writes one row or nothing
-        seqs = self._seqs
         return await self._write(append, savepoint=False)
 
     async def messages(
