@@ -1,6 +1,6 @@
 """One WebSocket connection: a nursery with a reader and a writer.
 
-The reader turns bytes into frames (wsproto) and frames into actions (join, leave,
+The reader turns bytes into frames (`protocol.wsparse`) and frames into actions (join, leave,
 message, typing, refresh); the writer drains the connection's `Outbox`. Pings, pong
 timeouts and the token's expiry are the instance's one `KeepAlive` task's job, which
 calls `Session.keepalive` when due. When either task ends the connection, the
@@ -18,8 +18,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import trio
-from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from trichat import errors
 from trichat.auth import Verifier
@@ -31,6 +29,7 @@ from trichat.metrics import Metrics
 from trichat.models import Principal
 from trichat.outbox import Outbox
 from trichat.protocol import frames
+from trichat.protocol.wsparse import CLOSE, FAIL, PING, PONG, TEXT, ClientFrames
 from trichat.service import ChatService
 
 log = logging.getLogger("trichat.connection")
@@ -40,6 +39,7 @@ REFRESH_LEAD = 30.0  # seconds before expiry that `refresh_needed` is sent
 CLOSE_WAIT = 1.0  # seconds to wait for the peer's close frame after ours
 
 _ids = itertools.count(1)
+_FAIL_ERRORS = {errors.TOO_BIG.code: "frame_too_big", errors.BINARY_FRAME.code: "binary_frame"}
 
 
 @dataclass
@@ -124,7 +124,8 @@ class Session:
         self.sessions = sessions
         self.metrics = metrics
         self.outbox = Outbox(stream.socket.fileno(), settings.send_queue)
-        self.ws = Connection(ConnectionType.SERVER, trailing_data=trailing)
+        self.frames = ClientFrames(settings.max_frame_bytes)
+        self._trailing = trailing  # bytes read with the request head: the first frames
         self.joined: dict[str, Supervisor] = {}
         self.last_pong = trio.current_time()
         self._next_ping = self.last_pong + settings.ping_interval
@@ -132,8 +133,6 @@ class Session:
         self.keepalive_due = 0.0
         self.finished = False
         self.peer_closed = trio.Event()
-        self._text: list[str] = []
-        self._text_bytes = 0
         self._nursery: trio.Nursery | None = None
         self.verifier: Verifier | None = None
 
@@ -226,17 +225,19 @@ class Session:
             self._end()
             return None
         if now >= self._next_ping:
-            if self.ws.state is ConnectionState.OPEN and self.outbox.closing is None:
-                self.outbox.offer(self.ws.send(Ping(b"trichat")))
+            if self.outbox.closing is None:
+                self.outbox.offer(frames.ws_ping_frame(b"trichat"))
             self._next_ping = now + settings.ping_interval
         warned = self._warned_for == self.principal.exp
         expiry_wake = exp_in if warned else exp_in - REFRESH_LEAD
         return min(self._next_ping, self.last_pong + settings.pong_timeout, now + expiry_wake)
 
     async def _reader(self) -> None:
-        max_bytes = self.settings.max_frame_bytes
         fd = self.stream.socket.fileno()
+        data, self._trailing = self._trailing, b""
         while True:
+            if data and not await self._on_bytes(data):
+                return
             # wait first, then read: a chat connection is idle between frames, so a
             # read attempted first would almost always fail with EAGAIN (a wasted
             # syscall per frame, which trio's receive_some makes)
@@ -244,6 +245,7 @@ class Session:
             try:
                 data = os.read(fd, RECV_BYTES)
             except BlockingIOError:
+                data = b""
                 continue
             except OSError:
                 data = b""
@@ -251,32 +253,24 @@ class Session:
                 self.peer_closed.set()
                 self._end()
                 return
-            self.ws.receive_data(data)
-            for event in self.ws.events():
-                if isinstance(event, TextMessage):
-                    self._text_bytes += _utf8_len(event.data)
-                    if self._text_bytes > max_bytes:
-                        self.metrics.err["frame_too_big"].inc()
-                        self.close(errors.TOO_BIG)
-                        continue
-                    self._text.append(event.data)
-                    if event.message_finished:
-                        text = "".join(self._text)
-                        self._text.clear()
-                        self._text_bytes = 0
-                        await self._on_text(text)
-                elif isinstance(event, BytesMessage):
-                    self.metrics.err["binary_frame"].inc()
-                    self.close(errors.BINARY_FRAME)
-                elif isinstance(event, Ping):
-                    self.outbox.offer(self.ws.send(event.response()))
-                elif isinstance(event, Pong):
-                    self.last_pong = trio.current_time()
-                elif isinstance(event, CloseConnection):
-                    self.peer_closed.set()
-                    code = event.code if _echoable(event.code) else 1000
-                    self.close(Disconnect(code, ""))
-                    return
+
+    async def _on_bytes(self, data: bytes) -> bool:
+        """Act on the frames `data` completes; False once the peer has closed."""
+        for kind, value in self.frames.feed(data):
+            if kind == TEXT:
+                await self._on_text(value)
+            elif kind == PING:
+                self.outbox.offer(frames.ws_pong_frame(value))
+            elif kind == PONG:
+                self.last_pong = trio.current_time()
+            elif kind == CLOSE:
+                self.peer_closed.set()
+                self.close(Disconnect(value if _echoable(value) else 1000, ""))
+                return False
+            elif kind == FAIL:
+                self.metrics.err[_FAIL_ERRORS.get(value.code, "protocol_error")].inc()
+                self.close(value)
+        return True
 
     # ---- frames -------------------------------------------------------------------
 
@@ -397,11 +391,6 @@ class Session:
         if answer:
             self.outbox.offer(frames.ws_frame(frames.encode_left(channel_id)))
         await self.service.presence_leave(self.principal, channel_id, self.conn_key)
-
-
-def _utf8_len(text: str) -> int:
-    n = len(text)
-    return n if text.isascii() else len(text.encode())
 
 
 def _echoable(code: int) -> bool:

@@ -9,8 +9,8 @@ every message in flight waits (docs/performance.md, "Garbage collector"). `tune(
 - raises the young-generation threshold, so short-lived per-message garbage is
   freed by refcount before a collection ever sees it and young collections run
   about 70 times less often;
-- keeps full collections (they free closed connections' cycles, e.g. wsproto's
-  parser generator) but rarer: `FULL_EVERY` middle collections between two.
+- keeps full collections (they free closed connections' cycles: a session, its
+  tasks and nursery) but rarer: `FULL_EVERY` middle collections between two.
 """
 
 from __future__ import annotations

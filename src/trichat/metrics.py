@@ -24,6 +24,7 @@ ERROR_TYPES = (
     "pong_timeout",
     "frame_too_big",
     "binary_frame",
+    "protocol_error",
     "internal",
 )
 

@@ -79,17 +79,7 @@ class RawWs:
         return out
 
     async def send_frame(self, opcode: int, payload: bytes, *, fin: bool = True) -> None:
-        mask = os.urandom(4)
-        first = (0x80 if fin else 0) | opcode
-        n = len(payload)
-        if n < 126:
-            header = struct.pack("!BB", first, 0x80 | n)
-        elif n < 65536:
-            header = struct.pack("!BBH", first, 0x80 | 126, n)
-        else:
-            header = struct.pack("!BBQ", first, 0x80 | 127, n)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        await self.stream.send_all(header + mask + masked)
+        await self.stream.send_all(client_frame(opcode, payload, fin=fin))
 
     async def send_json(self, obj: dict[str, object]) -> None:
         await self.send_frame(0x1, orjson.dumps(obj))
@@ -135,3 +125,28 @@ async def raw_ws(port: int, path: str, **kwargs: Any) -> AsyncIterator[RawWs]:
 
 def close_code(payload: bytes) -> int:
     return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+
+
+def client_frame(
+    opcode: int,
+    payload: bytes,
+    *,
+    fin: bool = True,
+    mask: bytes | None = None,
+    masked: bool = True,
+    rsv: int = 0,
+) -> bytes:
+    """One client frame as RFC 6455 §5.2 lays it out (masked, unless told not to)."""
+    first = (0x80 if fin else 0) | rsv << 4 | opcode
+    n = len(payload)
+    flag = 0x80 if masked else 0
+    if n < 126:
+        header = struct.pack("!BB", first, flag | n)
+    elif n < 65536:
+        header = struct.pack("!BBH", first, flag | 126, n)
+    else:
+        header = struct.pack("!BBQ", first, flag | 127, n)
+    if not masked:
+        return header + payload
+    mask = os.urandom(4) if mask is None else mask
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))

@@ -1,4 +1,4 @@
-"""How connections end: 1009, 1003, 1013, 4001, 1001, pong timeout."""
+"""How connections end: 1009, 1003, 1007, 1002, 1013, 4001, 1001, pong timeout."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import trio
 from trio_websocket import ConnectionClosed
 
 from tests.conftest import Running, StartServer
-from tests.helpers.client import ws_connect
-from tests.helpers.rawws import raw_ws
+from tests.helpers.client import http, ws_connect
+from tests.helpers.rawws import client_frame, raw_ws
 
 
 async def _closed_code(ws) -> int:  # type: ignore[no-untyped-def]
@@ -46,6 +46,14 @@ async def test_invalid_utf8_closes_1007(server: Running) -> None:
     async with raw_ws(server.port, f"/ws?token={server.token('a')}") as raw:
         await raw.send_frame(0x1, b"\xff\xfe")
         assert await raw.recv_close() == 1007
+
+
+async def test_unmasked_client_frame_closes_1002(server: Running) -> None:
+    async with raw_ws(server.port, f"/ws?token={server.token('a')}") as raw:
+        await raw.stream.send_all(client_frame(0x1, b'{"type":"typing"}', masked=False))
+        assert await raw.recv_close() == 1002
+    metrics = (await http(server.port, "GET", "/metrics")).body.decode()
+    assert 'websocket_errors_total{type="protocol_error"} 1.0' in metrics
 
 
 async def test_expiry_closes_4001_after_refresh_needed(server: Running) -> None:

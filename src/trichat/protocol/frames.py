@@ -222,6 +222,8 @@ def encode_expiry(kind: str, exp: int) -> bytes:
 
 _OP_TEXT = 0x81  # FIN + text
 _OP_CLOSE = 0x88  # FIN + close
+_OP_PING = 0x89  # FIN + ping
+_OP_PONG = 0x8A  # FIN + pong
 
 
 def _header(first: int, length: int) -> bytes:
@@ -240,3 +242,12 @@ def ws_frame(payload: bytes) -> bytes:
 def ws_close_frame(code: int, reason: str) -> bytes:
     body = struct.pack("!H", code) + reason.encode()[:123]
     return _header(_OP_CLOSE, len(body)) + body
+
+
+def ws_ping_frame(payload: bytes) -> bytes:
+    return _header(_OP_PING, len(payload)) + payload
+
+
+def ws_pong_frame(payload: bytes) -> bytes:
+    """The answer to a ping: its payload (at most 125 bytes, the parser checked)."""
+    return _header(_OP_PONG, len(payload)) + payload
