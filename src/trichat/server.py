@@ -133,6 +133,7 @@ async def serve(
         open_broker(settings) as broker,
     ):
         store.observe_batch = metrics.store_batch.observe
+        await _claim(store, broker)
         general_id = await ensure_default_channel(store)
         hub = Hub(store, broker, metrics)
         service = ChatService(settings, store, broker, metrics)
@@ -168,6 +169,19 @@ async def serve(
                     await _shut_down(settings, listeners, gate, sessions)
                 connections.cancel_scope.cancel()
             root.cancel_scope.cancel()
+
+
+async def _claim(store: Store, broker: Broker) -> None:
+    """Warn when instances share the store but not a broker: their members would
+    not see each other's messages live (each would only read them on rejoin)."""
+    alone = broker.name == "memory"
+    if not await store.claim(alone=alone):
+        log.warning(
+            "another trichat instance uses this database %s; members on different "
+            "instances will not see each other's messages live: set the same REDIS_URL "
+            "on every instance",
+            "while this one has no REDIS_URL" if alone else "without REDIS_URL",
+        )
 
 
 MONITOR_EVERY = 5.0

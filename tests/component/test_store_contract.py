@@ -357,3 +357,30 @@ async def test_two_postgres_instances_racing_one_message_id_store_it_once(
                 assert sorted(r.duplicate for r in results) == [False, True]
                 assert results[0].message == results[1].message
                 assert results[0].message.seq == n + 1
+
+
+async def test_postgres_claims_tell_instances_without_a_broker_apart(
+    postgres_server: PostgresServer,
+) -> None:
+    """Instances sharing a broker share the claim; one without a broker conflicts
+    with any other, whichever starts first; a closed store's claim is gone."""
+    name = f"contract_{next(_databases)}"
+    await trio.to_thread.run_sync(postgres_server.psql, f"CREATE DATABASE {name}")
+    dsn = postgres_server.dsn(name)
+    async with aio.open_aio_loop():
+        await aio.run(migrate_up, dsn, default_directory())
+        async with open_postgres_store(dsn) as a, open_postgres_store(dsn) as b:
+            assert await a.claim(alone=False)
+            assert await b.claim(alone=False)
+            async with open_postgres_store(dsn) as lone:
+                assert not await lone.claim(alone=True)
+        async with open_postgres_store(dsn) as lone, open_postgres_store(dsn) as c:
+            assert await lone.claim(alone=True)  # a and b closed: their claims went
+            assert not await c.claim(alone=False)
+        async with open_postgres_store(dsn) as d:
+            assert await d.claim(alone=True)
+
+
+async def test_sqlite_claims_always_succeed(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path) as store:
+        assert await store.claim(alone=True)  # the lock file is the guard there

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import trio
 
 from tests.conftest import StartServer
@@ -67,3 +68,18 @@ async def test_migrate_command(postgres_server: PostgresServer) -> None:
     assert "applied nothing; schema version now 2" in again.stdout
     down = await trio.to_thread.run_sync(migrate, "--down", "1")
     assert down.returncode == 0 and "reverted [2]; schema version now 1" in down.stdout
+
+
+async def test_a_second_instance_without_redis_is_warned_about(
+    start_server: StartServer, postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two instances on one database with no broker between them would each deliver
+    only their own members' messages live: the second one's start says so."""
+    dsn = await _database(postgres_server)
+    first = await start_server(database_url=dsn)
+    assert "another trichat instance" not in caplog.text
+    await start_server(database_url=dsn)
+    warned = [r for r in caplog.records if "another trichat instance" in r.getMessage()]
+    assert len(warned) == 1
+    assert "REDIS_URL" in warned[0].getMessage()
+    await first.stop()

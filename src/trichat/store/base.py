@@ -63,6 +63,12 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise `StoreUnavailable` when the store cannot answer."""
 
+    async def claim(self, *, alone: bool) -> bool:
+        """Tell the other instances on this store that this one runs, until close.
+        `alone`: with no shared broker, so it needs the store to itself (its members
+        would not see other instances' messages live). False when that conflicts:
+        an instance without a broker next to any other instance."""
+
     # channels
     async def create_channel(
         self,

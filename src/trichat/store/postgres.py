@@ -13,6 +13,7 @@ so it is gap-free and total per channel. Driver and network errors become
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -28,6 +29,8 @@ from trichat.store.base import batches
 
 T = TypeVar("T")
 MAX_BATCH = 256  # appends per transaction
+# the advisory lock key every trichat instance on a database takes (`claim`)
+INSTANCE_LOCK = int.from_bytes(b"trichat1", "big")
 _CHANNEL_COLS = (
     "id, name, description, channel_type, max_participants, is_active, created_by, "
     "created_at, updated_at, last_seq"
@@ -182,6 +185,7 @@ class PostgresStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._claim_conn: asyncpg.Connection | None = None  # holds the instance lock
         self._pending = 0
         self._appends_send, self._appends_recv = trio.open_memory_channel[_Append](4096)
         self.observe_batch: Callable[[int], None] = lambda size: None
@@ -208,6 +212,29 @@ class PostgresStore:
     async def ping(self) -> None:
         with trio.fail_after(5):
             await self._call(lambda c: c.fetchval("SELECT 1"))
+
+    async def claim(self, *, alone: bool) -> bool:
+        """A session advisory lock on one pooled connection, held until close:
+        exclusive for an instance without a broker, shared for the others."""
+        take = "pg_try_advisory_lock" if alone else "pg_try_advisory_lock_shared"
+
+        async def body() -> bool:
+            if self._claim_conn is None:
+                self._claim_conn = await self._pool.acquire()
+            return bool(await self._claim_conn.fetchval(f"SELECT {take}($1)", INSTANCE_LOCK))
+
+        try:
+            return await aio.run(body)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise StoreUnavailable(f"postgres: {exc}") from exc
+
+    async def _unclaim(self) -> None:
+        """(asyncio) Give the lock connection back, lock dropped (pools keep sessions)."""
+        conn, self._claim_conn = self._claim_conn, None
+        if conn is not None:
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await conn.execute("SELECT pg_advisory_unlock_all()")
+            await self._pool.release(conn)
 
     async def create_channel(
         self,
@@ -555,6 +582,7 @@ async def open_postgres_store(
         pool = await aio.run(create)
     except (asyncpg.PostgresError, OSError) as exc:
         raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+    store: PostgresStore | None = None
     try:
         async with trio.open_nursery() as nursery:
             store = PostgresStore(pool)
@@ -563,4 +591,6 @@ async def open_postgres_store(
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
+            if store is not None:
+                await aio.run(store._unclaim)
             await aio.run(pool.close)

@@ -266,6 +266,9 @@ class SqliteStore:
     async def ping(self) -> None:
         await self._read(lambda c: c.execute("SELECT 1").fetchone())
 
+    async def claim(self, *, alone: bool) -> bool:
+        return True  # the lock file already keeps every other process off this store
+
     async def create_channel(
         self,
         *,
