@@ -33,12 +33,16 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             yield s
         return
     pg: PostgresServer = request.getfixturevalue("postgres_server")
+    async with aio.open_aio_loop(), open_postgres_store(await migrated_database(pg)) as s:
+        yield s
+
+
+async def migrated_database(pg: PostgresServer) -> str:
+    """A new database on `pg`, migrated (inside `aio.open_aio_loop()`); its DSN."""
     name = f"contract_{next(_databases)}"
     await trio.to_thread.run_sync(pg.psql, f"CREATE DATABASE {name}")
-    async with aio.open_aio_loop():
-        await aio.run(migrate_up, pg.dsn(name), default_directory())
-        async with open_postgres_store(pg.dsn(name)) as s:
-            yield s
+    await aio.run(migrate_up, pg.dsn(name), default_directory())
+    return pg.dsn(name)
 
 
 def draft(channel_id: str, n: int, user: str = "u", message_id: str | None = None) -> MessageDraft:
@@ -338,11 +342,8 @@ async def test_two_postgres_instances_racing_one_message_id_store_it_once(
     same moment, 20 times over: each time exactly one stores it, both answer with
     the same message, and the channel's seqs stay gap-free (a one-channel batch runs
     as a single statement, outside an explicit transaction)."""
-    name = f"contract_{next(_databases)}"
-    await trio.to_thread.run_sync(postgres_server.psql, f"CREATE DATABASE {name}")
-    dsn = postgres_server.dsn(name)
     async with aio.open_aio_loop():
-        await aio.run(migrate_up, dsn, default_directory())
+        dsn = await migrated_database(postgres_server)
         async with open_postgres_store(dsn) as a, open_postgres_store(dsn) as b:
             cid = await new_channel(a)
 
@@ -364,11 +365,8 @@ async def test_postgres_claims_tell_instances_without_a_broker_apart(
 ) -> None:
     """Instances sharing a broker share the claim; one without a broker conflicts
     with any other, whichever starts first; a closed store's claim is gone."""
-    name = f"contract_{next(_databases)}"
-    await trio.to_thread.run_sync(postgres_server.psql, f"CREATE DATABASE {name}")
-    dsn = postgres_server.dsn(name)
     async with aio.open_aio_loop():
-        await aio.run(migrate_up, dsn, default_directory())
+        dsn = await migrated_database(postgres_server)
         async with open_postgres_store(dsn) as a, open_postgres_store(dsn) as b:
             assert await a.claim(alone=False)
             assert await b.claim(alone=False)
