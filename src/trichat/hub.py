@@ -137,10 +137,10 @@ class Supervisor:
                 if self.refs > 0:
                     idle_since = None
                 elif idle_since is None:
-                    idle_since = time.monotonic()
+                    idle_since = trio.current_time()
                 linger_end = math.inf if idle_since is None else idle_since + LINGER
                 deadline = min(self._gap_deadline(), linger_end)
-                with trio.move_on_after(max(0.0, deadline - time.monotonic())):
+                with trio.move_on_after(max(0.0, deadline - trio.current_time())):
                     try:
                         event = self.inbox_recv.receive_nowait()
                     except trio.WouldBlock:
@@ -156,10 +156,10 @@ class Supervisor:
                         except trio.WouldBlock:
                             break
                         self._handle(event)
-                if self.resync or time.monotonic() >= self._gap_deadline():
+                if self.resync or trio.current_time() >= self._gap_deadline():
                     hub.metrics.fill["resync" if self.resync else "gap"].inc()
                     await self._fill()
-                elif self.refs == 0 and time.monotonic() >= linger_end:
+                elif self.refs == 0 and trio.current_time() >= linger_end:
                     return
         finally:
             hub.forget(self)
@@ -177,7 +177,7 @@ class Supervisor:
         kind = event.kind
         if kind == MESSAGE:
             item = (event.seq, event.stamp, event.payload)
-            for ready in self.reorder.offer(event.seq, item, time.monotonic()):
+            for ready in self.reorder.offer(event.seq, item, trio.current_time()):
                 self._release(*ready)
             if self.reorder.overfull:
                 self.resync = True
@@ -222,27 +222,28 @@ class Supervisor:
             member.removed(self.channel_id)
 
     async def _fill(self) -> None:
-        """Read the missing seqs from the store (the source of truth) and release."""
-        self.resync = False
+        """Read what is missing from the store (the source of truth) and release it:
+        every gap below the highest held seq in one pass, and on a resync everything
+        up to the store's last seq. One gap per `GAP_HOLD` would release a few
+        messages a second while a broker outage leaves a gap before each one."""
+        resync, self.resync = self.resync, False
         store = self.hub.store
         try:
-            gap = self.reorder.gap()
-            if gap is None:
+            upto = self.reorder.highest_held
+            if resync or upto is None:
                 channel = await store.get_channel(self.channel_id)
-                upto = channel.last_seq if channel else self.released
-            else:
-                upto = gap[1]
+                upto = max(upto or 0, channel.last_seq if channel else self.released)
             while self.released < upto:
                 rows = await store.messages(
                     self.channel_id, after=self.released, limit=FILL_BATCH, include_deleted=True
                 )
-                now = time.monotonic()
                 items = [
                     (m.seq, (m.seq, m.created_at, None if m.deleted else encode_message(m)))
                     for m in rows
                     if m.seq <= upto
                 ]
                 last = items[-1][0] if items else upto
+                now = trio.current_time()
                 for ready in self.reorder.fill(items, now, upto=min(upto, last)):
                     self._release(*ready)
                 if not rows:

@@ -193,3 +193,41 @@ async def test_a_parked_supervisor_is_served_in_the_bridge_hand_over(tmp_path: P
         assert [f["seq"] for f in got] == [1, 2, 3]
         assert fills(metrics) == {"gap": 0, "resync": 0}  # healed before GAP_HOLD
         nursery.cancel_scope.cancel()
+
+
+async def test_every_gap_below_what_is_held_heals_in_one_store_read(tmp_path: Path) -> None:
+    # a broker outage between two instances sending to one channel: every other seq
+    # (the other instance's) never arrives. Healing one gap per GAP_HOLD delivered
+    # ~4 gaps a second while messages kept coming at full rate (issue 14, item 1).
+    async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
+        broker = MemoryBroker()
+        metrics = Metrics()
+        hub = Hub(store, broker, metrics)
+        await nursery.start(hub.run)
+        cid, _, member = await watched_channel(store, hub)
+        events = [await stored(store, cid, k) for k in range(1, 401)]
+        for event in events[1::2]:  # only this instance's own: seqs 2, 4, …, 400
+            await broker.publish(event)
+        got = await member.outbox.wait_for(400)
+        assert [f["seq"] for f in got] == list(range(1, 401))
+        assert got[0]["content"] == "t1"  # read back from the store
+        assert fills(metrics) == {"gap": 1, "resync": 0}
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_resync_reads_past_a_held_gap_up_to_the_stores_last_seq(tmp_path: Path) -> None:
+    # the broker is back: the store has more than the held events show
+    async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
+        broker = MemoryBroker()
+        metrics = Metrics()
+        hub = Hub(store, broker, metrics)
+        await nursery.start(hub.run)
+        cid, _, member = await watched_channel(store, hub)
+        events = [await stored(store, cid, k) for k in range(1, 11)]
+        await broker.publish(events[2])  # seq 3 held: a gap below it, 4..10 unknown
+        await trio.testing.wait_all_tasks_blocked()
+        hub.resync_all()
+        got = await member.outbox.wait_for(10)
+        assert [f["seq"] for f in got] == list(range(1, 11))
+        assert fills(metrics) == {"gap": 0, "resync": 1}
+        nursery.cancel_scope.cancel()

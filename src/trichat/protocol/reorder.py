@@ -52,6 +52,11 @@ class SeqReorder(Generic[T]):
             ready.append(nxt)
         self.gap_opened_at = None if not held else self.gap_opened_at
 
+    @property
+    def highest_held(self) -> int | None:
+        """The highest seq held back, if any: every gap lies below it."""
+        return max(self._held) if self._held else None
+
     def gap(self) -> tuple[int, int] | None:
         """The missing range (first, last) before the lowest held seq, if any."""
         if not self._held:
