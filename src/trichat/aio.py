@@ -22,7 +22,11 @@ T = TypeVar("T")
 
 
 def _report(loop: Any, context: dict[str, Any]) -> None:
-    log.warning("asyncio: %s", context.get("message"), exc_info=context.get("exception"))
+    exc = context.get("exception")
+    if isinstance(exc, OSError):  # a driver's connection failing (TimeoutError included)
+        log.warning("asyncio: %s: %r", context.get("message"), exc)
+    else:
+        log.warning("asyncio: %s", context.get("message"), exc_info=exc)
 
 
 @asynccontextmanager

@@ -17,8 +17,10 @@ delivery crosses that bridge on its own:
   within `PRESENCE_TTL` plus one heartbeat, and it is the fallback while Redis is
   down, as the local token buckets are.
 
-Failure: any Redis error marks the broker down (`healthy` False, `/health` says
-degraded), drops the PubSub connection and reconnects with backoff. Meanwhile every
+Failure: any Redis error, and any command that has no answer within `COMMAND_WAIT`
+(a stalled Redis keeps its sockets open and answers nothing), marks the broker down
+(`healthy` False, `/health` says degraded), drops the PubSub connection and
+reconnects with backoff. Meanwhile every
 call falls back to local state and publishes reach only this instance. Once the
 subscriptions are back, the broker emits one `resync` event with no channel: every
 supervisor reads the store for what it missed.
@@ -37,11 +39,12 @@ import redis.asyncio as aioredis
 import trio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from trichat import aio
-from trichat.broker import redis_lua
 from trichat.broker.base import PRESENCE, RESYNC, Event, drain
-from trichat.broker.local import LocalLimiter, LocalPresence
+from trichat.broker.redis_presence import RedisPresence
+from trichat.errors import BrokerUnavailable
 from trichat.models import PresenceEntry, now_ms
 from trichat.protocol.frames import encode_presence
 
@@ -55,7 +58,14 @@ MAX_CONNECTIONS = 64  # per instance; commands beyond wait for a free one
 PRESENCE_TTL = 6.0  # seconds a user stays present without a heartbeat
 CONFIRM_WAIT = 2.0  # seconds `subscribe` waits for Redis to confirm
 CONNECT_WAIT = 3.0  # seconds the broker waits for Redis at start before serving anyway
-BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0
+# seconds one command may take before Redis counts as down: it answers in well under
+# a millisecond, and a sender's rate-limit check waits for it
+COMMAND_WAIT = 1.0
+# reconnect attempts: the last delay bounds how long after Redis is back this
+# instance may still be serving alone
+BACKOFF_FIRST, BACKOFF_MAX = 0.1, 1.0
+# what a Redis command can fail with: the driver's errors, the socket's, our deadline
+FAILURES = (RedisError, OSError, trio.TooSlowError)
 
 
 def encode_event(origin: bytes, event: Event) -> bytes:
@@ -86,27 +96,28 @@ class RedisBroker:
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             decode_responses=False,
-            socket_connect_timeout=2,
-            socket_timeout=5,
+            socket_connect_timeout=COMMAND_WAIT,
+            socket_timeout=COMMAND_WAIT,
             retry=Retry(NoBackoff(), 0),  # reconnecting is ours: see _listen
             max_connections=MAX_CONNECTIONS,
-            timeout=5,
+            timeout=COMMAND_WAIT,  # waiting for a free pooled connection
         )
         self._client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
         self.prefix = prefix
-        self._ttl_ms = int(presence_ttl * 1000)
         self._heartbeat_every = heartbeat_every
         self._ev_prefix = f"{prefix}ev:"
         self._control = f"{prefix}control"
         self.origin = secrets.token_hex(8).encode()  # not INSTANCE_ID: that may repeat
         self._send, self._recv = trio.open_memory_channel[Event](EVENT_BUFFER)
         self._out_send, self._out_recv = trio.open_memory_channel[Event](OUT_BUFFER)
-        self._presence = LocalPresence()
-        self._limiter = LocalLimiter()
-        self._scripts = {
-            name: self._client.register_script(getattr(redis_lua, name))
-            for name in ("JOIN", "LEAVE", "HEARTBEAT", "PRESENCE", "COUNTS", "RATE_LIMIT")
-        }
+        self._state = RedisPresence(
+            self._client,
+            self._command,
+            lambda: self._up,
+            prefix=prefix,
+            origin=self.origin,
+            ttl_ms=int(presence_ttl * 1000),
+        )
         self._refs: dict[str, int] = {}  # channel → supervisors wanting it
         self._subscribed: set[str] = set()  # sent on the current PubSub connection
         self._confirmed: dict[str, trio.Event] = {}
@@ -184,72 +195,32 @@ class RedisBroker:
         self._confirmed.pop(channel_id, None)
         self._changed.set()
 
-    # ---- presence and rate limits --------------------------------------------------
+    # ---- presence and rate limits (`RedisPresence`) -------------------------------
 
-    def _keys(self, channel_id: str, user_id: str) -> list[str]:
-        p = self.prefix
-        return [f"{p}pu:{channel_id}:{user_id}", f"{p}pc:{channel_id}", f"{p}pd:{channel_id}"]
-
-    async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return await aio.run(self._scripts[name], keys, args)
+    async def _command(self, what: str, fn: Any, *args: Any) -> Any:
+        """Run one asyncio call against Redis within `COMMAND_WAIT`. A failure or a
+        missed deadline marks Redis down and raises `BrokerUnavailable`."""
+        try:
+            with trio.fail_after(COMMAND_WAIT):
+                return await aio.run(fn, *args)
+        except FAILURES as exc:
+            self._down(what, exc)
+            raise BrokerUnavailable(f"redis {what}: {exc!r}") from exc
 
     async def presence_join(self, channel_id: str, entry: PresenceEntry, conn_key: str) -> bool:
-        if not self._presence.join(channel_id, entry, conn_key):
-            return False
-        if not self._up:
-            return True
-        now, ttl = now_ms(), self._ttl_ms
-        args = [self.origin, now + ttl, now, entry.user_id, _entry_json(entry), channel_id, ttl]
-        keys = [*self._keys(channel_id, entry.user_id), f"{self.prefix}pch"]
-        try:
-            return bool(await self._script("JOIN", keys, args))
-        except Exception as exc:
-            self._down("presence join", exc)
-            return True
+        return await self._state.join(channel_id, entry, conn_key)
 
     async def presence_leave(self, channel_id: str, user_id: str, conn_key: str) -> bool:
-        if not self._presence.leave(channel_id, user_id, conn_key):
-            return False
-        if not self._up:
-            return True
-        try:
-            keys = self._keys(channel_id, user_id)
-            return bool(await self._script("LEAVE", keys, [self.origin, now_ms(), user_id]))
-        except Exception as exc:
-            self._down("presence leave", exc)
-            return True
+        return await self._state.leave(channel_id, user_id, conn_key)
 
     async def presence(self, channel_id: str) -> list[PresenceEntry]:
-        if self._up:
-            keys = self._keys(channel_id, "")[1:]
-            try:
-                flat = await self._script("PRESENCE", keys, [now_ms()])
-            except Exception as exc:
-                self._down("presence", exc)
-            else:
-                return [_entry(u, e) for u, e in zip(flat[::2], flat[1::2], strict=True)]
-        return self._presence.entries(channel_id)
+        return await self._state.entries(channel_id)
 
     async def presence_counts(self) -> dict[str, int]:
-        if self._up:
-            try:
-                flat = await self._script("COUNTS", [], [self.prefix, now_ms()])
-            except Exception as exc:
-                self._down("presence counts", exc)
-            else:
-                return {c.decode(): int(n) for c, n in zip(flat[::2], flat[1::2], strict=True)}
-        return self._presence.counts()
+        return await self._state.counts()
 
     async def rate_limit(self, key: str, capacity: int, period: float) -> float:
-        if self._up:
-            try:
-                bucket = [f"{self.prefix}rl:{key}"]
-                wait = await self._script("RATE_LIMIT", bucket, [capacity, period])
-            except Exception as exc:
-                self._down("rate limit", exc)
-            else:
-                return float(wait)
-        return self._limiter.take(key, capacity, period)
+        return await self._state.rate_limit(key, capacity, period)
 
     # ---- tasks ---------------------------------------------------------------------
 
@@ -273,7 +244,7 @@ class RedisBroker:
             with self._listen_scope:
                 try:
                     await aio.run(self._read_pubsub)
-                except Exception as exc:
+                except FAILURES as exc:
                     self._down("pub/sub", exc)
             self._listen_scope = None
             self._set_up(False)
@@ -339,9 +310,9 @@ class RedisBroker:
             add, drop = wanted - self._subscribed, self._subscribed - wanted
             self._subscribed = wanted
             try:
-                await aio.run(self._apply, pubsub, add, drop)
-            except Exception as exc:
-                self._down("subscribe", exc)
+                await self._command("subscribe", self._apply, pubsub, add, drop)
+            except BrokerUnavailable:
+                continue  # the next connection subscribes to everything wanted
 
     async def _apply(self, pubsub: Any, add: set[str], drop: set[str]) -> None:
         if add:
@@ -362,10 +333,9 @@ class RedisBroker:
                 continue
             items = [(self._ev_prefix + e.channel_id, encode_event(self.origin, e)) for e in batch]
             try:
-                await aio.run(self._publish_batch, items)
-            except Exception as exc:
-                self.dropped += len(batch)
-                self._down("publish", exc)
+                await self._command("publish", self._publish_batch, items)
+            except BrokerUnavailable:
+                self.dropped += len(batch)  # other instances heal the gaps from the store
 
     async def _publish_batch(self, items: list[tuple[str, bytes]]) -> None:
         async with self._client.pipeline(transaction=False) as pipe:
@@ -379,42 +349,22 @@ class RedisBroker:
             await trio.sleep(self._heartbeat_every)
             if not self._up:
                 continue
-            now, ttl = now_ms(), self._ttl_ms
-            args: list[Any] = [self.prefix, self.origin, now + ttl, now, ttl]
-            for channel_id, entry in self._presence:
-                args += [channel_id, entry.user_id, _entry_json(entry)]
+            now = now_ms()
             try:
-                reaped = await self._script("HEARTBEAT", [], args)
-            except Exception as exc:
-                self._down("heartbeat", exc)
+                reaped = await self._state.heartbeat(now)
+            except BrokerUnavailable:
                 continue
             self._beat.set()
             self._beat = trio.Event()
-            for i in range(0, len(reaped), 3):
-                channel_id, user_id = reaped[i].decode(), reaped[i + 1].decode()
-                username = _entry(reaped[i + 1], reaped[i + 2]).username
+            for channel_id, user_id, username in reaped:
                 payload = encode_presence(channel_id, user_id, username, "left", now)
                 await self.publish(Event(PRESENCE, channel_id, payload=payload, user_id=user_id))
 
     async def close(self) -> None:
         """Take this instance's users out of presence, then close the client."""
         if self._up:
-            for channel_id, entry in list(self._presence):
-                keys = self._keys(channel_id, entry.user_id)
-                try:
-                    await self._script("LEAVE", keys, [self.origin, now_ms(), entry.user_id])
-                except Exception:
-                    break
+            await self._state.leave_all()
         await aio.run(self._client.aclose)
-
-
-def _entry_json(entry: PresenceEntry) -> bytes:
-    return orjson.dumps([entry.username, entry.last_seen])
-
-
-def _entry(user_id: bytes, data: bytes) -> PresenceEntry:
-    username, last_seen = orjson.loads(data) if data else (user_id.decode(), 0)
-    return PresenceEntry(user_id.decode(), username, last_seen)
 
 
 @asynccontextmanager
