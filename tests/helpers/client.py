@@ -45,9 +45,13 @@ class Ws:
 
     async def expect(self, type_: str, **fields: Any) -> dict[str, Any]:
         """The first frame (backlog included) of `type_` whose fields match."""
+        return await self.expect_any((type_,), **fields)
+
+    async def expect_any(self, types: tuple[str, ...], **fields: Any) -> dict[str, Any]:
+        """The first frame (backlog included) of one of `types` whose fields match."""
 
         def matches(frame: dict[str, Any]) -> bool:
-            return frame.get("type") == type_ and all(frame.get(k) == v for k, v in fields.items())
+            return frame.get("type") in types and all(frame.get(k) == v for k, v in fields.items())
 
         for frame in self.backlog:
             if matches(frame):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -70,6 +71,24 @@ class PostgresServer:
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def _processes(self) -> list[int]:
+        """The postmaster and every backend it forked."""
+        pids = [int((self.data / "postmaster.pid").read_text().split()[0])]
+        found = subprocess.run(
+            ["pgrep", "-P", str(pids[0])], capture_output=True, text=True, check=False
+        )
+        return pids + [int(p) for p in found.stdout.split()]
+
+    def pause(self) -> None:
+        """SIGSTOP on every process: a stalled PostgreSQL. Its sockets stay open,
+        connecting still succeeds (the kernel's backlog) and nothing answers."""
+        for pid in self._processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._processes():
+            os.kill(pid, signal.SIGCONT)
 
     def psql(self, sql: str, database: str = "postgres") -> None:
         subprocess.run(

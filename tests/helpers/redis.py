@@ -4,6 +4,7 @@ and restartable on the same port (as a real outage would look to trichat)."""
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -61,6 +62,22 @@ class RedisServer:
             self._proc.kill()
             self._proc.wait(timeout=10)
             self._proc = None
+
+    def terminate(self) -> None:
+        """SIGTERM: Redis shuts down as an operator would stop it."""
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+            self._proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP: a stalled Redis. Its sockets stay open and nothing answers."""
+        assert self._proc is not None, "not running"
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None, "not running"
+        self._proc.send_signal(signal.SIGCONT)
 
     def command(self, *args: str) -> bytes:
         """One command over a plain socket (no client library), raw reply."""

@@ -13,6 +13,7 @@ so it is gap-free and total per channel. Driver and network errors become
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -29,6 +30,12 @@ from trichat.store.base import batches
 
 T = TypeVar("T")
 MAX_BATCH = 256  # appends per transaction
+# seconds one store call may take: a stalled PostgreSQL (sockets open, nothing
+# answering) is an outage found by this deadline. It bounds the wait for a pooled
+# connection, the call itself, and the release (asyncpg then drops the connection).
+# It must be met on the asyncio side: trio-asyncio cannot abandon an asyncio task,
+# so a trio cancel scope around a call that asyncpg cannot finish would wait too.
+CALL_WAIT = 2.0
 # the advisory lock key every trichat instance on a database takes (`claim`)
 INSTANCE_LOCK = int.from_bytes(b"trichat1", "big")
 _CHANNEL_COLS = (
@@ -187,6 +194,10 @@ class PostgresStore:
         self._pool = pool
         self._claim_conn: asyncpg.Connection | None = None  # holds the instance lock
         self._pending = 0
+        # a call missed its deadline: calls are refused at once (not each after
+        # CALL_WAIT) until the prober's ping is answered again
+        self._stalled = trio.Event()
+        self._answering = True
         self._appends_send, self._appends_recv = trio.open_memory_channel[_Append](4096)
         self.observe_batch: Callable[[int], None] = lambda size: None
 
@@ -194,9 +205,14 @@ class PostgresStore:
     def pending_writes(self) -> int:
         return self._pending
 
-    async def _call(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _call(
+        self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, probe: bool = False
+    ) -> T:
+        if not self._answering and not probe:
+            raise StoreUnavailable("postgres is not answering")
+
         async def body() -> T:
-            async with self._pool.acquire() as conn:
+            async with self._pool.acquire(timeout=CALL_WAIT) as conn, asyncio.timeout(CALL_WAIT):
                 return await fn(conn)
 
         self._pending += 1
@@ -204,14 +220,30 @@ class PostgresStore:
             return await aio.run(body)
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(str(exc)) from None
+        except TimeoutError as exc:
+            self._answering = False
+            self._stalled.set()
+            raise StoreUnavailable(f"postgres: no answer within {CALL_WAIT:g} s") from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise StoreUnavailable(f"postgres: {exc}") from exc
         finally:
             self._pending -= 1
 
     async def ping(self) -> None:
-        with trio.fail_after(5):
-            await self._call(lambda c: c.fetchval("SELECT 1"))
+        await self._call(lambda c: c.fetchval("SELECT 1"))
+
+    async def run_prober(self) -> None:
+        """After a missed deadline, ping until PostgreSQL answers, then let calls
+        through again: chat resumes as soon as it does."""
+        while True:
+            await self._stalled.wait()
+            try:
+                await self._call(lambda c: c.fetchval("SELECT 1"), probe=True)
+            except StoreUnavailable:
+                await trio.sleep(0.1)  # refused outright (not stalled): do not spin
+                continue
+            self._answering = True
+            self._stalled = trio.Event()
 
     async def claim(self, *, alone: bool) -> bool:
         """A session advisory lock on one pooled connection, held until close:
@@ -567,6 +599,15 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     back a transaction left open before it calls this."""
 
 
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    """(asyncio) Close gracefully within `CALL_WAIT`, else drop every connection."""
+    try:
+        async with asyncio.timeout(CALL_WAIT):
+            await pool.close()
+    except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        pool.terminate()
+
+
 @asynccontextmanager
 async def open_postgres_store(
     dsn: str, *, min_size: int = 2, max_size: int = 10
@@ -575,7 +616,12 @@ async def open_postgres_store(
 
     async def create() -> asyncpg.Pool:
         return await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, reset=_keep_session
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            reset=_keep_session,
+            timeout=CALL_WAIT,  # connecting
+            command_timeout=CALL_WAIT,
         )
 
     try:
@@ -587,10 +633,11 @@ async def open_postgres_store(
         async with trio.open_nursery() as nursery:
             store = PostgresStore(pool)
             await nursery.start(store.run_writer)
+            nursery.start_soon(store.run_prober)
             yield store
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
             if store is not None:
                 await aio.run(store._unclaim)
-            await aio.run(pool.close)
+            await aio.run(_close_pool, pool)
