@@ -7,11 +7,11 @@ import json
 import os
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Frame, Page, Response, Route, expect, sync_playwright
 
 from tests.helpers.ports import free_port
 from tests.helpers.process import TrichatProcess
@@ -19,6 +19,12 @@ from tests.helpers.process import TrichatProcess
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "e2e-secret-of-sufficient-length-for-hs256-xxxx"
 SHOTS = os.environ.get("TRICHAT_SCREENSHOTS")  # a folder: save screenshots there (docs/)
+# every page records the CSP violations it reports, in order, in window.cspViolations
+RECORD_VIOLATIONS = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.cspViolations.push({directive: e.effectiveDirective, blocked: e.blockedURI}));
+"""
 
 
 class Server(TrichatProcess):
@@ -35,10 +41,16 @@ class Server(TrichatProcess):
         )
 
     def post(self, user: str, content: str) -> None:
+        self._post(user, f"/channels/{self.general}/messages", {"content": content})
+
+    def create_channel(self, user: str, name: str) -> None:
+        self._post(user, "/channels", {"name": name})
+
+    def _post(self, user: str, path: str, body: dict[str, str]) -> None:
         req = urllib.request.Request(
-            f"{self.url}/api/v1/chat/channels/{self.general}/messages",
+            f"{self.url}/api/v1/chat{path}",
             method="POST",
-            data=json.dumps({"content": content}).encode(),
+            data=json.dumps(body).encode(),
             headers={
                 "Authorization": f"Bearer {self.token(user)}",
                 "Content-Type": "application/json",
@@ -82,15 +94,26 @@ def server(tmp_path: Path) -> Iterator[Server]:
         s.stop()
 
 
-def sign_in(browser: Browser, url: str, name: str) -> Page:
+def open_page(browser: Browser, url: str) -> tuple[Page, Response]:
     page = browser.new_page(viewport={"width": 1100, "height": 640})
-    page.goto(url)
+    page.add_init_script(RECORD_VIOLATIONS)
+    response = page.goto(url)
+    assert response is not None
+    return page, response
+
+
+def sign_in(browser: Browser, url: str, name: str) -> Page:
+    page, _ = open_page(browser, url)
+    enter(page, name)
+    return page
+
+
+def enter(page: Page, name: str) -> None:
     page.fill("#devname", name)
     page.click("#devgo")
     expect(page.locator("#status")).to_have_text("online")
     page.click(".chan >> text=general")
     expect(page.locator("#channame")).to_have_text("# general")
-    return page
 
 
 def send(page: Page, text: str) -> None:
@@ -169,3 +192,75 @@ def test_page_reconnects_and_shows_what_it_missed(
         expect(alice.locator(".msg.pending")).to_have_count(0)
     finally:
         again.stop()
+
+
+def test_page_needs_no_inline_script_and_talks_to_its_own_origin_only(
+    browser: Browser, server: Server
+) -> None:
+    page, response = open_page(browser, server.url)
+    headers = response.all_headers()
+    csp = {d.split()[0]: d.split()[1:] for d in headers["content-security-policy"].split(";")}
+    assert csp["frame-ancestors"] == ["'none'"]
+    assert csp["script-src"] == ["'self'"] and csp["connect-src"] == ["'self'"]
+    assert headers["x-frame-options"] == "DENY"
+    enter(page, "alice")  # script and style load from files; the page's own WebSocket opens
+    send(page, "still works")
+    expect(page.locator(".msg.pending")).to_have_count(0)  # acked over the WebSocket
+    assert page.evaluate("getComputedStyle(document.body).display") == "flex"  # app.css applied
+
+    elsewhere = [
+        f"ws://127.0.0.1:{free_port()}/",  # another port
+        f"ws://localhost:{server.port}/ws",  # another host: the same server, listening
+    ]
+    for url in elsewhere:
+        page.evaluate("(url) => { new WebSocket(url); }", url)
+    page.evaluate("(url) => fetch(url).catch(() => {})", f"http://localhost:{server.port}/")
+    page.wait_for_function("window.cspViolations.length >= 3", timeout=10_000)
+    # in the order provoked, and none before: the page itself never tripped the policy
+    assert page.evaluate("window.cspViolations") == [
+        {"directive": "connect-src", "blocked": url}
+        for url in [*elsewhere, f"http://localhost:{server.port}/"]
+    ]
+
+
+def without(names: tuple[str, ...]) -> Callable[[Route], None]:
+    """A route handler: the server's response, less these headers."""
+
+    def handle(route: Route) -> None:
+        got = route.fetch()
+        kept = {k: v for k, v in got.headers.items() if k.lower() not in names}
+        route.fulfill(response=got, headers=kept)
+
+    return handle
+
+
+def test_page_refuses_to_be_framed(browser: Browser, server: Server) -> None:
+    """Framed by another origin: refused by either header alone; loads without both
+    (which shows the refusal is the headers' doing)."""
+    page = browser.new_page()
+    framer, html = "http://framer.test/", f'<iframe src="{server.url}/"></iframe>'
+    page.route(framer, lambda r: r.fulfill(content_type="text/html", body=html))
+    outcomes = {True: f"{server.url}/", False: "chrome-error://chromewebdata/"}  # framed?
+    for stripped, framed in [
+        ((), False),
+        (("content-security-policy",), False),
+        (("x-frame-options",), False),
+        (("content-security-policy", "x-frame-options"), True),
+    ]:
+        page.route(f"{server.url}/", without(stripped))
+        with page.expect_event("framenavigated", lambda f: f.url in outcomes.values()) as navigated:
+            page.goto(framer)
+        frame: Frame = navigated.value
+        assert frame.url == outcomes[framed], stripped
+        expect(frame.locator("#devname")).to_have_count(1 if framed else 0)
+        page.unroute(f"{server.url}/")
+
+
+def test_page_lists_more_than_a_page_of_channels(browser: Browser, server: Server) -> None:
+    names = [f"room-{k:03d}" for k in range(120)]
+    for k, name in enumerate(names):
+        server.create_channel(f"maker-{k // 10}", name)  # 10 a minute per user
+    page = sign_in(browser, server.url, "alice")
+    rows = page.locator("#chanlist .chan")
+    expect(rows).to_have_count(121)  # general, then the 120 in creation order
+    expect(rows).to_have_text(["# general", *[f"# {name}" for name in names]])

@@ -198,7 +198,7 @@ async def test_dev_token_route_only_in_dev_mode(
     async with ws_connect(f"ws://127.0.0.1:{dev.port}/ws?token={resp.json()['token']}") as c:
         await c.join(dev.general)
     page = await http(dev.port, "GET", "/")
-    assert b"window.TRICHAT_DEV = true" in page.body
+    assert b'data-dev="true"' in page.body
     assert "script-src 'self'" in page.headers["content-security-policy"]
 
 

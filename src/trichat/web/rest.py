@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import trio
@@ -22,6 +21,7 @@ from trichat.metrics import Metrics
 from trichat.models import PUBLIC, USER, Ban, Channel, Message, PresenceEntry, Principal, rfc3339
 from trichat.protocol.frames import message_payload
 from trichat.service import ChatService, valid_uuid
+from trichat.web import page
 from trichat.web import schemas as S
 from trichat.web.api import Api
 from trichat.web.app import ApiError, json_response
@@ -394,20 +394,7 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         body = await trio.to_thread.run_sync(deps.metrics.render)
         return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")
 
-    page = resources.files("trichat.web").joinpath("static/index.html").read_text()
-    page = page.replace(
-        "<script>", f"<script>window.TRICHAT_DEV = {'true' if deps.settings.dev else 'false'};", 1
-    )
-
-    @app.get("/")
-    async def index() -> Response:
-        response = Response(page, content_type="text/html; charset=utf-8")
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-            "style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:"
-        )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
+    page.register(app, dev=deps.settings.dev)
 
     if deps.settings.dev:
         secret = signing_secret(deps.settings)
