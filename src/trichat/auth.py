@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -16,8 +17,11 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from trichat.config import Settings
 from trichat.errors import AuthError, ConfigError
 from trichat.models import Principal
+from trichat.protocol.values import has_nul
 
+log = logging.getLogger("trichat.auth")
 SECRET_FILE = "jwt-secret"
+MAX_EXP = 2**53 - 1  # seconds: the largest integer every JSON client reads exactly
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +46,45 @@ class Verifier:
         except jwt.ExpiredSignatureError:
             raise AuthError("token expired") from None
         except jwt.PyJWTError as exc:
-            raise AuthError(f"invalid token: {exc}") from None
+            log.debug("token refused: %r", exc)  # PyJWT's words stay in the log
+            raise AuthError(f"invalid token: {_reason(exc)}") from None
         return principal_from_claims(claims)
 
 
+def _reason(exc: Exception) -> str:
+    """Our sentence for a PyJWT refusal (subclasses before their bases)."""
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"claim {exc.claim!r} is required"
+    for kind, reason in _REASONS:
+        if isinstance(exc, kind):
+            return reason
+    return "refused"
+
+
+_REASONS: list[tuple[type[Exception], str]] = [
+    (jwt.InvalidSignatureError, "the signature does not match"),
+    (jwt.InvalidAlgorithmError, "this algorithm is not accepted"),
+    (jwt.DecodeError, "not a well-formed JWT"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (jwt.ImmatureSignatureError, "not valid yet (nbf)"),
+    (jwt.InvalidIssuedAtError, "'iat' is not a valid time"),
+]
+
+
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """The one place claims are bounded: out of range or unstorable is a bad token."""
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub or len(sub) > 128:
-        raise AuthError("invalid token: 'sub' must be a non-empty string")
+    if not isinstance(sub, str) or not 0 < len(sub) <= 128 or has_nul(sub):
+        raise AuthError("invalid token: 'sub' must be a string of 1..128 characters")
     exp = claims.get("exp")
-    if not isinstance(exp, int | float) or isinstance(exp, bool):
-        raise AuthError("invalid token: 'exp' must be a number")
+    if not isinstance(exp, int | float) or isinstance(exp, bool) or not 0 < exp <= MAX_EXP:
+        raise AuthError(f"invalid token: 'exp' must be a time in 1..{MAX_EXP}")
 
     def text(name: str) -> str | None:
         value = claims.get(name)
+        if isinstance(value, str) and has_nul(value):
+            raise AuthError(f"invalid token: {name!r} must not contain NUL")
         return value[:256] if isinstance(value, str) and value else None
 
     return Principal(

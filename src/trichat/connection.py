@@ -283,8 +283,9 @@ class Session:
             frame = frames.parse(text, max_content_chars=self.settings.max_content_chars)
             await self._dispatch(frame)
         except StoreUnavailable as exc:
+            log.warning("frame refused: %s", exc)  # the driver's words stay in the log
             self.metrics.err[errors.UNAVAILABLE].inc()
-            err = ClientError(errors.UNAVAILABLE, f"the store is unavailable: {exc}")
+            err = ClientError(errors.UNAVAILABLE, "the store is unavailable; retry")
             self.outbox.offer(frames.ws_frame(frames.encode_error(err)))
         except ClientError as err:
             self.metrics.err[err.code].inc()

@@ -33,6 +33,7 @@ from trichat.protocol.handshake import (
     head_from_h11,
     origin_allowed,
 )
+from trichat.protocol.values import canonical_uuid
 from trichat.service import ChatService
 
 log = logging.getLogger("trichat.frontdoor")
@@ -57,7 +58,7 @@ def websocket_target(path: str) -> tuple[bool, str | None]:
         return True, None
     match = _CHANNEL_WS.match(path)
     if match:
-        return True, match.group(1)
+        return True, canonical_uuid(match.group(1)) or match.group(1)
     return False, None
 
 

@@ -43,6 +43,7 @@ from trichat.protocol.frames import (
     encode_presence,
     encode_typing,
 )
+from trichat.protocol.values import canonical_uuid
 from trichat.store.base import Store
 
 log = logging.getLogger("trichat.service")
@@ -60,14 +61,6 @@ def new_message_id() -> str:
     return f"{_ID_PREFIX}{next(_id_counter):016x}"
 
 
-def valid_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 @dataclass
 class ChatService:
     settings: Settings
@@ -83,9 +76,10 @@ class ChatService:
             raise ClientError(UNAVAILABLE, "the store is unavailable; try again") from exc
 
     async def channel(self, channel_id: str) -> Channel | None:
-        if not valid_uuid(channel_id):
-            return None
-        return await self._store_call(self.store.get_channel(channel_id))  # type: ignore[no-any-return]
+        canonical = canonical_uuid(channel_id)
+        if canonical is None:
+            return None  # no channel has such an id (the doors pass canonical ones)
+        return await self._store_call(self.store.get_channel(canonical))  # type: ignore[no-any-return]
 
     async def may_see(self, who: Principal, channel: Channel) -> bool:
         if channel.channel_type != PRIVATE or who.is_admin or channel.created_by == who.user_id:

@@ -16,6 +16,7 @@ import orjson
 
 from trichat.errors import BAD_REQUEST, TOO_LONG, ClientError
 from trichat.models import Message, rfc3339
+from trichat.protocol.values import MAX_SEQ, canonical_uuid, has_nul, is_blank, is_seq
 
 MAX_MESSAGE_ID = 64
 
@@ -61,20 +62,27 @@ def _str_field(obj: dict[str, Any], name: str, **ids: str | None) -> str:
         raise _bad(f"missing field {name!r}", **ids)
     if not isinstance(value, str):
         raise _bad(f"field {name!r} must be a string", **ids)
+    if has_nul(value):
+        raise _bad(f"field {name!r} must not contain NUL", **ids)
     return value
 
 
 def _channel_id(obj: dict[str, Any]) -> str:
+    """A channel id in its canonical form; text that is no UUID stays as it is
+    (no channel has it: `not_found`)."""
     value = _str_field(obj, "channel_id")
     if not value:
         raise _bad("field 'channel_id' must not be empty")
-    return value
+    return canonical_uuid(value) or value
 
 
 def check_content(content: str, max_chars: int, **ids: str | None) -> str:
-    """Validate message text: not blank, at most `max_chars` characters."""
-    if not content.strip():
+    """Validate message text: something visible, no NUL, at most `max_chars`
+    characters."""
+    if is_blank(content):
         raise _bad("content must not be empty", **ids)
+    if has_nul(content):
+        raise _bad("content must not contain NUL", **ids)
     if len(content) > max_chars:
         raise ClientError(TOO_LONG, f"content is longer than {max_chars} characters", **ids)
     return content
@@ -87,6 +95,8 @@ def check_message_id(message_id: Any, **ids: str | None) -> str | None:
         raise _bad("field 'message_id' must be a string", **ids)
     if not 0 < len(message_id) <= MAX_MESSAGE_ID:
         raise _bad(f"field 'message_id' must be 1..{MAX_MESSAGE_ID} characters", **ids)
+    if has_nul(message_id):
+        raise _bad("field 'message_id' must not contain NUL", **ids)
     return message_id
 
 
@@ -111,10 +121,8 @@ def parse(text: str | bytes, *, max_content_chars: int) -> ClientFrame:
     if kind == "join":
         channel_id = _channel_id(obj)
         since = obj.get("since")
-        if since is not None and (
-            not isinstance(since, int) or isinstance(since, bool) or since < 0
-        ):
-            raise _bad("field 'since' must be a non-negative integer", channel_id=channel_id)
+        if since is not None and not is_seq(since):
+            raise _bad(f"field 'since' must be an integer in 0..{MAX_SEQ}", channel_id=channel_id)
         return Join(channel_id, since)
     if kind == "leave":
         return Leave(_channel_id(obj))

@@ -23,6 +23,7 @@ ERROR_TEXT = {
     404: "no such resource (or not visible to you)",
     409: "conflict with existing data",
     413: "body too large",
+    415: "the body is not sent as application/json",
     429: "rate limited (see Retry-After)",
     503: "the store is unavailable",
 }
@@ -137,7 +138,7 @@ class Api:
                 responses[str(status)] = entry
             errors = set(route.errors) | ({400, 401} if route.auth else set())
             if route.body is not None:
-                errors |= {400, 413}
+                errors |= {400, 413, 415}
             for status in sorted(errors):
                 responses[str(status)] = {
                     "description": ERROR_TEXT[status],

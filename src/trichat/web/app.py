@@ -27,6 +27,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "too_large",
+    415: "unsupported_media_type",
     429: "rate_limited",
     503: "unavailable",
 }
@@ -72,7 +73,16 @@ def authenticate(verifier: Verifier) -> Principal:
         raise ApiError(401, str(exc)) from None
 
 
+def _is_json(content_type: str) -> bool:
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 async def json_body() -> dict[str, Any]:
+    if not _is_json(request.headers.get("Content-Type", "")):
+        raise ApiError(415, "the body must be sent as Content-Type: application/json")
     data = await request.get_data()
     if not data:
         raise ApiError(400, "a JSON object body is required")

@@ -20,7 +20,8 @@ from trichat.hub import Hub
 from trichat.metrics import Metrics
 from trichat.models import PUBLIC, USER, Ban, Channel, Message, PresenceEntry, Principal, rfc3339
 from trichat.protocol.frames import message_payload
-from trichat.service import ChatService, valid_uuid
+from trichat.protocol.values import MAX_SEQ, canonical_uuid, has_nul, int_text
+from trichat.service import ChatService
 from trichat.web import page
 from trichat.web import schemas as S
 from trichat.web.api import Api
@@ -75,14 +76,15 @@ def ban_json(ban: Ban) -> dict[str, Any]:
 
 
 def _uuid(channel_id: str) -> str:
-    if not valid_uuid(channel_id):
-        raise ApiError(400, "channel id must be a UUID")
-    return channel_id
+    canonical = canonical_uuid(channel_id)
+    if canonical is None:
+        raise ApiError(400, "channel id must be a UUID (8-4-4-4-12 hex digits)")
+    return canonical
 
 
 def _user(user_id: str) -> str:
-    if not 0 < len(user_id) <= 128:
-        raise ApiError(400, "user id must be 1..128 characters")
+    if not 0 < len(user_id) <= 128 or has_nul(user_id):
+        raise ApiError(400, "user id must be 1..128 characters, without NUL")
     return user_id
 
 
@@ -289,9 +291,10 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         errors=(403, 404),
     )
     async def delete_message(who: Principal, channel_id: str, seq: str) -> Response:
-        if not seq.isdigit() or int(seq) > S.MAX_SEQ:
-            raise ApiError(400, "seq must be a non-negative integer")
-        await service.delete_message(who, _uuid(channel_id), int(seq))
+        target = int_text(seq)
+        if target is None:
+            raise ApiError(400, f"seq must be an integer in 0..{MAX_SEQ} (ASCII digits)")
+        await service.delete_message(who, _uuid(channel_id), target)
         return Response(b"", status=204)
 
     @route(

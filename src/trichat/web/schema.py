@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from trichat.protocol.values import MAX_INT64, has_nul, int_text
 from trichat.web.app import ApiError
 
 _JSON_TYPES = {str: "string", int: "integer", bool: "boolean", float: "number"}
@@ -65,6 +66,8 @@ class Field:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
         if not ok:
             raise ApiError(400, f"{self.name} must be {_JSON_TYPES[want]}")
+        if want is str and has_nul(value):
+            raise ApiError(400, f"{self.name} must not contain NUL")
         size = len(value) if want is str else value
         if self.minimum is not None and size < self.minimum:
             what = "at least {} characters" if want is str else "at least {}"
@@ -123,10 +126,9 @@ class Model:
                 continue
             value: Any = raw
             if f.type is int:
-                try:
-                    value = int(raw)
-                except ValueError:
-                    raise ApiError(400, f"{f.name} must be an integer") from None
+                value = int_text(raw, maximum=MAX_INT64)
+                if value is None:
+                    raise ApiError(400, f"{f.name} must be a non-negative integer") from None
             out[f.name] = f.check(value)
         return out
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from trichat.models import CHANNEL_TYPES, SYSTEM, USER
 from trichat.protocol.frames import MAX_MESSAGE_ID
+from trichat.protocol.values import MAX_SEQ
 from trichat.web.schema import Field, Model
 
 MAX_NAME = 100
 MAX_DESCRIPTION = 1000
 MAX_PARTICIPANTS = 1_000_000
-MAX_SEQ = 2**62
 MAX_BAN_SECONDS = 10 * 365 * 24 * 3600
 
 ErrorBody = Model(
