@@ -100,7 +100,11 @@ def check(ledger: Ledger, back_at: float, local_only_until: float) -> float:
     slowest = 0.0
     for node, seen in enumerate(ledger.seen):
         missing = sorted(set(ledger.acked) - set(seen))
-        assert not missing, f"watcher {node}: {len(missing)} acked never delivered"
+        last = max((seq for seq, _ in seen.values()), default=0)
+        where = [
+            (m, ledger.acked[m][0], round(ledger.acked[m][1] - ledger.ended_at, 2)) for m in missing
+        ]
+        assert not missing, f"watcher {node} (last seq {last}) never got {where[:5]}"
         for mid, (seq, acked_at, sent_on) in ledger.acked.items():
             got_seq, got_at = seen[mid]
             assert got_seq == seq
@@ -133,9 +137,11 @@ async def run_outage(
         async with trio.open_nursery() as nursery:
             for i, ws in enumerate(watchers):
                 nursery.start_soon(watcher, ws, ledger, ledger.seen[i])
-            for i, name, ws in senders:
-                nursery.start_soon(sender, ws, general, name, i, ledger, stop)
-            await _timeline(ledger, stop, fault, recover)
+            async with trio.open_nursery() as sending:  # done: every ack is recorded
+                for i, name, ws in senders:
+                    sending.start_soon(sender, ws, general, name, i, ledger, stop)
+                await _timeline(ledger, stop, fault, recover)
+            await wait_all_seen(ledger, CATCH_UP_WITHIN + 2)
             nursery.cancel_scope.cancel()
     slowest = check(ledger, ledger.back_at, ledger.ended_at)
     log.warning("catch-up after recovery: %.2f s; %d acked", slowest, len(ledger.acked))
@@ -145,7 +151,7 @@ async def run_outage(
 async def _timeline(
     ledger: Ledger, stop: trio.Event, fault: Callable[[], None], recover: Callable[[], None]
 ) -> None:
-    """Load, the fault, recovery, load; then wait (bounded) for the watchers."""
+    """Load, the fault, recovery, load; then tell the senders to stop."""
     await trio.sleep(WARM)
     ledger.fault_at = trio.current_time()
     await trio.to_thread.run_sync(fault)
@@ -155,7 +161,6 @@ async def _timeline(
     await trio.sleep(AFTER)
     stop.set()
     ledger.ended_at = trio.current_time()
-    await wait_all_seen(ledger, CATCH_UP_WITHIN + 2)
 
 
 async def connect(stack: AsyncExitStack, node: TrichatProcess, user: str) -> Ws:
