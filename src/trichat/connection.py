@@ -14,8 +14,6 @@ import itertools
 import logging
 import os
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 
 import trio
 
@@ -24,13 +22,13 @@ from trichat.auth import Verifier
 from trichat.config import Settings
 from trichat.errors import NOT_JOINED, AuthError, ClientError, Disconnect, StoreUnavailable
 from trichat.hub import Hub, Supervisor
-from trichat.keepalive import KeepAlive
 from trichat.metrics import Metrics
 from trichat.models import Principal
 from trichat.outbox import Outbox
 from trichat.protocol import frames
 from trichat.protocol.wsparse import CLOSE, FAIL, PING, PONG, TEXT, ClientFrames
 from trichat.service import ChatService
+from trichat.sessions import Sessions
 
 log = logging.getLogger("trichat.connection")
 
@@ -40,62 +38,6 @@ CLOSE_WAIT = 1.0  # seconds to wait for the peer's close frame after ours
 
 _ids = itertools.count(1)
 _FAIL_ERRORS = {errors.TOO_BIG.code: "frame_too_big", errors.BINARY_FRAME.code: "binary_frame"}
-
-
-@dataclass
-class Sessions:
-    """Every open session of this instance: caps, in-flight work, shutdown."""
-
-    settings: Settings
-    metrics: Metrics
-    open: dict[int, Session] = field(default_factory=dict)
-    per_user: Counter[str] = field(default_factory=Counter)
-    draining: bool = False
-    inflight: int = 0
-    idle: trio.Event = field(default_factory=trio.Event)
-    empty: trio.Event = field(default_factory=trio.Event)
-    keepalive: KeepAlive = field(default_factory=KeepAlive)
-
-    def refuse_reason(self, user_id: str) -> str | None:
-        if self.draining:
-            return "server is shutting down"
-        if len(self.open) >= self.settings.max_connections:
-            return "too many connections on this instance"
-        if self.per_user[user_id] >= self.settings.max_connections_per_user:
-            return "too many connections for this user"
-        return None
-
-    def add(self, session: Session) -> None:
-        self.open[session.id] = session
-        self.keepalive.schedule(session, trio.current_time())
-        self.per_user[session.user_id] += 1
-        self.metrics.connections_total.inc()
-        self.metrics.connections_current.set(len(self.open))
-
-    def remove(self, session: Session) -> None:
-        if self.open.pop(session.id, None) is not None:
-            self.per_user[session.user_id] -= 1
-            if self.per_user[session.user_id] <= 0:
-                del self.per_user[session.user_id]
-        self.metrics.connections_current.set(len(self.open))
-        if not self.open:
-            self.empty.set()
-
-    async def wait_empty(self) -> None:
-        while self.open:
-            self.empty = trio.Event()
-            await self.empty.wait()
-
-    async def drain(self, grace: float) -> None:
-        """Stop taking frames, let in-flight ones finish (acks out), then close all
-        with 1001 and wait for them to go, within `grace` seconds."""
-        self.draining = True
-        with trio.move_on_after(grace / 2):
-            while self.inflight:
-                self.idle = trio.Event()
-                await self.idle.wait()
-        for session in list(self.open.values()):
-            session.outbox.close(errors.SHUTDOWN)
 
 
 class Session:

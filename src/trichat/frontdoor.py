@@ -19,7 +19,7 @@ import trio
 
 from trichat.auth import Verifier
 from trichat.config import Settings
-from trichat.connection import Session, Sessions
+from trichat.connection import Session
 from trichat.errors import HTTP_STATUS, AuthError, ClientError
 from trichat.hub import Hub
 from trichat.hyper import HypercornGate
@@ -35,6 +35,7 @@ from trichat.protocol.handshake import (
 )
 from trichat.protocol.values import canonical_uuid
 from trichat.service import ChatService
+from trichat.sessions import Sessions
 
 log = logging.getLogger("trichat.frontdoor")
 
@@ -130,7 +131,7 @@ class FrontDoor:
             head, raw, trailing = got
             is_ws, channel_id = websocket_target(head.path)
             if not is_ws:
-                await self.gate.serve_connection(stream, raw)
+                await self._serve_http(stream, raw)
                 return
             await self._upgrade(stream, head, trailing, channel_id)
         except HandshakeError as exc:
@@ -144,6 +145,19 @@ class FrontDoor:
         finally:
             with trio.CancelScope(shield=True):
                 await stream.aclose()
+
+    async def _serve_http(self, stream: trio.SocketStream, raw: bytes) -> None:
+        """Hand the connection to hypercorn, counted against `MAX_CONNECTIONS`."""
+        sessions = self.sessions
+        if sessions.full or sessions.draining:
+            raise HandshakeError(503, "too many connections on this instance")
+        sessions.http += 1
+        self.metrics.http_connections.set(sessions.http)
+        try:
+            await self.gate.serve_connection(stream, raw)
+        finally:
+            sessions.http -= 1
+            self.metrics.http_connections.set(sessions.http)
 
     async def _upgrade(
         self,

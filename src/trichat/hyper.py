@@ -14,6 +14,7 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config
+from hypercorn.events import Closed, Event, Updated
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
@@ -50,6 +51,32 @@ class ReplayStream(trio.abc.HalfCloseableStream):
         await self._stream.aclose()
 
 
+class _TCPServer(TCPServer):
+    """hypercorn's connection server, with its keep-alive timer restarted, and the
+    connection closed, in a shielded scope. hypercorn does both from the task that
+    finishes a request, and under quart-trio that task is already cancelled by
+    then: the timer never ran, so idle keep-alive connections were never closed
+    (4,000 idle ones were all still open 40 s after a 5 s `keep_alive_timeout`),
+    and a response that must close its connection (a 408) left it open."""
+
+    async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, Updated) and event.idle:
+            with trio.CancelScope(shield=True):
+                await self.idle_task.restart(self._task_group, self._idle_timeout)
+            return
+        if isinstance(event, Closed):  # the same: closing from a cancelled task
+            with trio.CancelScope(shield=True):
+                await super().protocol_send(event)
+            return
+        await super().protocol_send(event)
+
+    async def _read_data(self) -> None:
+        """Read until the peer is gone; then stop the keep-alive timer, which would
+        otherwise hold the connection's task group open until it fires."""
+        await super()._read_data()
+        await self.idle_task.stop()
+
+
 class HypercornGate:
     """The quart app behind hypercorn, fed connections one at a time."""
 
@@ -77,7 +104,7 @@ class HypercornGate:
                 nursery.cancel_scope.cancel()
 
     async def serve_connection(self, stream: trio.SocketStream, prefix: bytes) -> None:
-        server = TCPServer(
+        server = _TCPServer(
             self.app,
             self.config,
             self.context,

@@ -60,6 +60,9 @@ class Metrics:
             buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
             registry=r,
         )
+        self.http_connections = Gauge(
+            "trichat_http_connections_current", "HTTP connections open now", registry=r
+        )
         self.broker_up = Gauge("trichat_broker_up", "1 when the broker answers", registry=r)
         self.store_up = Gauge("trichat_store_up", "1 when the store answers", registry=r)
         self.queue_depth = Gauge(

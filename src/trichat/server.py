@@ -17,7 +17,6 @@ from trichat.auth import make_verifier
 from trichat.broker.base import Broker
 from trichat.broker.memory import MemoryBroker
 from trichat.config import Settings
-from trichat.connection import Sessions
 from trichat.errors import Conflict
 from trichat.frontdoor import FrontDoor
 from trichat.hub import Hub
@@ -25,6 +24,7 @@ from trichat.hyper import HypercornGate
 from trichat.metrics import Metrics
 from trichat.models import PUBLIC, now_ms
 from trichat.service import ChatService
+from trichat.sessions import Sessions
 from trichat.store.base import Store
 from trichat.store.sqlite import open_sqlite_store
 from trichat.web.app import AsgiGuard, create_app
@@ -110,7 +110,7 @@ async def ensure_default_channel(store: Store) -> str:
 
 def hypercorn_config(settings: Settings) -> HypercornConfig:
     config = HypercornConfig()
-    config.keep_alive_timeout = 5
+    config.keep_alive_timeout = settings.handshake_timeout  # idle between requests (SPEC §1)
     config.graceful_timeout = min(3.0, settings.shutdown_grace)
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
@@ -139,6 +139,7 @@ async def serve(
         service = ChatService(settings, store, broker, metrics)
         sessions = Sessions(settings, metrics)
         app = create_app()
+        app.config["BODY_TIMEOUT"] = settings.handshake_timeout  # a trickled body: 408
         register(app, Deps(settings, verifier, service, hub, broker, sessions, metrics))
         gate = HypercornGate(AsgiGuard(app), hypercorn_config(settings))
         door = FrontDoor(settings, verifier, service, hub, sessions, metrics, gate)

@@ -20,6 +20,7 @@ async def test_health_is_public(server: Running) -> None:
     assert body == {
         "status": "ok",
         "connections": 0,
+        "http_connections": 1,  # this request's own
         "channels": 0,
         "broker": "ok",
         "store": "ok",

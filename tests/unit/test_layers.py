@@ -34,6 +34,7 @@ def test_lower_layers_do_not_import_higher_ones() -> None:
     higher = {
         "trichat.hub",
         "trichat.connection",
+        "trichat.sessions",
         "trichat.service",
         "trichat.frontdoor",
         "trichat.server",

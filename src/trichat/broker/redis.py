@@ -154,7 +154,7 @@ class RedisBroker:
 
     def _down(self, what: str, exc: BaseException) -> None:
         if self._up:
-            log.warning("redis is down (%s: %s); serving this instance's members alone", what, exc)
+            log.warning("redis is down (%s: %r); serving this instance's members alone", what, exc)
         self._set_up(False)
         if self._listen_scope is not None:
             self._listen_scope.cancel()  # reconnect, then resync what was missed

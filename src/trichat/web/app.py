@@ -145,7 +145,8 @@ class AsgiGuard:
       answered from the head alone) leaves hypercorn's connection neither recycled
       nor closed, so the client's next request on it hangs. The response start is
       held until the body is complete (at most `BODY_WAIT` seconds); Quart reads
-      the body in the background meanwhile."""
+      the body in the background meanwhile. A 408 (the body did not arrive within
+      `BODY_TIMEOUT`) goes at once, with `Connection: close`."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -167,8 +168,12 @@ class AsgiGuard:
 
         async def held_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start" and not body_done.is_set():
-                with trio.move_on_after(BODY_WAIT):
-                    await body_done.wait()
+                if message["status"] == 408:  # the body stalled: answer now, then close
+                    headers = [*message.get("headers", []), (b"connection", b"close")]
+                    message = {**message, "headers": headers}
+                else:
+                    with trio.move_on_after(BODY_WAIT):
+                        await body_done.wait()
             await send(message)
 
         await self.app(scope, watched_receive, held_send)

@@ -14,7 +14,6 @@ from trichat import __version__
 from trichat.auth import Verifier, mint, signing_secret
 from trichat.broker.base import Broker
 from trichat.config import Settings
-from trichat.connection import Sessions
 from trichat.errors import Conflict, StoreUnavailable
 from trichat.hub import Hub
 from trichat.metrics import Metrics
@@ -22,6 +21,7 @@ from trichat.models import PUBLIC, USER, Ban, Channel, Message, PresenceEntry, P
 from trichat.protocol.frames import message_payload
 from trichat.protocol.values import MAX_SEQ, canonical_uuid, has_nul, int_text
 from trichat.service import ChatService
+from trichat.sessions import Sessions
 from trichat.web import page
 from trichat.web import schemas as S
 from trichat.web.api import Api
@@ -128,6 +128,7 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         body = {
             "status": "ok" if store_ok and broker.healthy else "degraded",
             "connections": len(deps.sessions.open),
+            "http_connections": deps.sessions.http,
             "channels": deps.hub.channels_active,
             "broker": "ok" if broker.healthy else "down",
             "store": "ok" if store_ok else "down",

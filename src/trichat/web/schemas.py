@@ -190,7 +190,8 @@ Health = Model(
     "Health",
     [
         Field("status", str, required=True, enum=("ok", "degraded")),
-        Field("connections", int, required=True),
+        Field("connections", int, required=True, description="WebSocket connections"),
+        Field("http_connections", int, required=True, description="HTTP connections open"),
         Field("channels", int, required=True),
         Field("broker", str, required=True, enum=("ok", "down")),
         Field("store", str, required=True, enum=("ok", "down")),
