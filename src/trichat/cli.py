@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -76,6 +77,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = {env_of[k]: v for k, v in vars(args).items() if k in env_of and v is not None}
     settings = _settings(overrides)
     logs.configure(settings.log_level, settings.log_format)
+    faulthandler.enable()  # a fatal signal (SIGBUS, SIGSEGV) is named on stderr, not silent
     failed: BaseException | None = None
     try:
         trio.run(_serve_until_signal, settings)

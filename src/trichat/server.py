@@ -17,7 +17,7 @@ from trichat.auth import make_verifier
 from trichat.broker.base import Broker
 from trichat.broker.memory import MemoryBroker
 from trichat.config import Settings
-from trichat.errors import Conflict
+from trichat.errors import Conflict, StoreUnavailable
 from trichat.frontdoor import FrontDoor
 from trichat.hub import Hub
 from trichat.hyper import HypercornGate
@@ -185,21 +185,28 @@ async def _claim(store: Store, broker: Broker) -> None:
         )
 
 
-MONITOR_EVERY = 5.0
+MONITOR_EVERY = 1.0
 
 
 async def _monitor(
     store: Store, broker: Broker, hub: Hub, sessions: Sessions, metrics: Metrics
 ) -> None:
-    """Keep the health and queue-depth gauges current between scrapes."""
+    """Keep the health and queue-depth gauges current between scrapes, and log the
+    store going down and coming back (one line each, whatever failed)."""
     depth = metrics.queue_depth
+    up = True
     while True:
         try:
-            with trio.fail_after(2):
-                await store.ping()
-            metrics.store_up.set(1)
-        except Exception:
-            metrics.store_up.set(0)
+            await store.ping()
+        except StoreUnavailable as exc:
+            if up:
+                log.warning("the store is down: %s", exc)
+            up = False
+        else:
+            if not up:
+                log.warning("the store answers again")
+            up = True
+        metrics.store_up.set(1 if up else 0)
         metrics.broker_up.set(1 if broker.healthy else 0)
         metrics.channels_active.set(hub.channels_active)
         depth.labels("supervisor_inbox").set(hub.inbox_depth())

@@ -46,6 +46,10 @@ class TrichatProcess:
                 raise AssertionError(f"trichat did not start:\n{self.log.read_text()}")
             time.sleep(0.05)
 
+    def wait_for_log(self, text: str, within: float = 10.0) -> None:
+        """Return once the log holds `text` (the log is what an operator sees)."""
+        self._wait_for(re.compile(f"()({re.escape(text)})"), within)
+
     def token(self, user: str, **claims: object) -> str:
         return mint(self.secret, user, **claims)  # type: ignore[arg-type]
 

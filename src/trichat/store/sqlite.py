@@ -23,20 +23,28 @@ every append queued behind it, for up to 317 ms (fan-out p99 300 ms at 45 msg/s)
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
 from trichat.errors import Conflict, StoreUnavailable
-from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft, PresenceEntry
+from trichat.models import (
+    AppendResult,
+    Ban,
+    Channel,
+    Message,
+    MessageDraft,
+    PresenceEntry,
+    now_ms,
+)
 from trichat.store.base import batches
+from trichat.store.sqlite_files import WritableFiles, lock_file
 
 T = TypeVar("T")
 log = logging.getLogger("trichat.store.sqlite")
@@ -131,17 +139,6 @@ class _Seqs:
         self.dirty.clear()
 
 
-def _lock_file(path: Path) -> IO[bytes]:
-    """Hold an exclusive lock on `path` for as long as the returned file is open."""
-    file = path.open("ab")
-    try:
-        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        file.close()
-        raise OSError(f"another trichat process is using this store ({path} is locked)") from None
-    return file
-
-
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -157,7 +154,11 @@ class SqliteStore:
     def __init__(self, path: Path, synchronous: str = "full") -> None:
         self.path = path
         # one process per file: the writer numbers messages from memory (`_Seqs`)
-        self._lock = _lock_file(Path(f"{path}.lock"))
+        self._lock = lock_file(Path(f"{path}.lock"))
+        self._files = WritableFiles(path)
+        # False after a write batch failed: `ping` then proves a write before it
+        # reports the store up again (a read alone would pass)
+        self.writes_ok = True
         self._writer_conn = _connect(path, synchronous)
         self._writer_conn.execute("PRAGMA wal_autocheckpoint=0")
         schema = resources.files("trichat.store").joinpath("sqlite_schema.sql").read_text()
@@ -189,6 +190,7 @@ class SqliteStore:
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
+            self._files.check_read()
             try:
                 return fn(self._reader_conn)
             except sqlite3.Error as exc:
@@ -200,6 +202,11 @@ class SqliteStore:
         """One transaction for the batch; a failure of the whole (disk, closed
         database) fails every job in it with `StoreUnavailable`, never the writer."""
         conn = self._writer_conn
+        try:
+            self._files.check_write()
+        except StoreUnavailable as exc:
+            self._fail_batch(batch, exc)
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
@@ -222,9 +229,15 @@ class SqliteStore:
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            for job in batch:
-                job.result = None
-                job.error = StoreUnavailable(f"sqlite: {exc}")
+            self._fail_batch(batch, StoreUnavailable(f"sqlite: {exc}"))
+        else:
+            self.writes_ok = True
+
+    def _fail_batch(self, batch: list[_Job], error: StoreUnavailable) -> None:
+        self.writes_ok = False
+        for job in batch:
+            job.result = None
+            job.error = error
 
     async def run_writer(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -247,11 +260,13 @@ class SqliteStore:
                 continue
             written = self.batches
             try:
-                await trio.to_thread.run_sync(
-                    self._checkpoint_conn.execute, "PRAGMA wal_checkpoint(PASSIVE)"
-                )
-            except sqlite3.Error as exc:
+                await trio.to_thread.run_sync(self._checkpoint)
+            except (sqlite3.Error, StoreUnavailable) as exc:
                 log.warning("sqlite checkpoint failed: %s", exc)
+
+    def _checkpoint(self) -> None:
+        self._files.check_write()
+        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         for conn in (self._writer_conn, self._reader_conn, self._checkpoint_conn):
@@ -264,7 +279,14 @@ class SqliteStore:
     # ---- the Store interface ---------------------------------------------------
 
     async def ping(self) -> None:
+        """A read; and after a failed write, a write (one row of `health`)."""
         await self._read(lambda c: c.execute("SELECT 1").fetchone())
+        if not self.writes_ok:
+            await self._write(
+                lambda c: c.execute(
+                    "INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)", (now_ms(),)
+                )
+            )
 
     async def claim(self, *, alone: bool) -> bool:
         return True  # the lock file already keeps every other process off this store

@@ -66,3 +66,9 @@ CREATE TABLE IF NOT EXISTS presence (
     PRIMARY KEY (channel_id, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS presence_recent ON presence (channel_id, last_seen);
+
+-- one row, written by the health check after a failed write to prove writes work again
+CREATE TABLE IF NOT EXISTS health (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL
+);
