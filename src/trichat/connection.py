@@ -284,19 +284,38 @@ class Session:
 
     async def _join(self, frame: frames.Join) -> None:
         channel_id = frame.channel_id
-        if channel_id in self.joined:
-            await self._leave(channel_id, answer=False)
-        await self.service.check_join(self.principal, channel_id)
-        sup = await self.hub.acquire(channel_id)
+        rejoin = channel_id in self.joined
+        if rejoin:  # again, e.g. to catch up from a `since`: the user never left
+            self._detach(channel_id)
+        try:
+            sup = await self._attach(frame)
+        except BaseException:
+            if rejoin:  # refused this time (banned meanwhile, say): now they have left
+                with trio.CancelScope(shield=True):
+                    await self.service.presence_leave(self.principal, channel_id, self.conn_key)
+            raise
+        self.joined[channel_id] = sup
+        self.metrics.channels_active.set(self.hub.channels_active)
+        if not rejoin:
+            await self.service.presence_join(self.principal, channel_id, self.conn_key)
+
+    async def _attach(self, frame: frames.Join) -> Supervisor:
+        await self.service.check_join(self.principal, frame.channel_id)
+        sup = await self.hub.acquire(frame.channel_id)
         try:
             await self._catch_up(sup, frame)
         except BaseException:
             sup.detach(self)
             self.hub.release(sup)
             raise
-        self.joined[channel_id] = sup
-        self.metrics.channels_active.set(self.hub.channels_active)
-        await self.service.presence_join(self.principal, channel_id, self.conn_key)
+        return sup
+
+    def _detach(self, channel_id: str) -> Supervisor | None:
+        sup = self.joined.pop(channel_id, None)
+        if sup is not None:
+            sup.detach(self)
+            self.hub.release(sup)
+        return sup
 
     async def _catch_up(self, sup: Supervisor, frame: frames.Join) -> None:
         """Send `joined`, then history (missed messages or the last N), then attach
@@ -325,14 +344,10 @@ class Session:
                 await out.send(frames.ws_frame(frames.encode_message(m)))
             seen = more[-1].seq if more else sup.released
 
-    async def _leave(self, channel_id: str, *, answer: bool = True) -> None:
-        sup = self.joined.pop(channel_id, None)
-        if sup is None:
+    async def _leave(self, channel_id: str) -> None:
+        if self._detach(channel_id) is None:
             raise ClientError(NOT_JOINED, "not joined to this channel", channel_id=channel_id)
-        sup.detach(self)
-        self.hub.release(sup)
-        if answer:
-            self.outbox.offer(frames.ws_frame(frames.encode_left(channel_id)))
+        self.outbox.offer(frames.ws_frame(frames.encode_left(channel_id)))
         await self.service.presence_leave(self.principal, channel_id, self.conn_key)
 
 
