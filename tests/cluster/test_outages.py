@@ -19,16 +19,17 @@ import pytest
 import trio
 
 from tests.cluster.conftest import Cluster
-from tests.helpers.client import Ws, ws_connect
+from tests.helpers.client import Ws, http, ws_connect
 from tests.helpers.process import TrichatProcess
 
 log = logging.getLogger(__name__)
 
 RATE = 20.0  # messages a second per sender
 SENDERS = 4  # per instance
-WARM, OUTAGE, AFTER = 2.0, 5.0, 2.0  # seconds of load before, during and after
+WARM, OUTAGE, AFTER = 2.0, 5.0, 3.0  # seconds of load before, during and after
 LOCAL_WITHIN = 1.0  # seconds from ack to a same-instance watcher, throughout
 CATCH_UP_WITHIN = 3.0  # seconds after the dependency answers again
+HEALTH_WITHIN = 1.0  # seconds /health may take to answer, whatever is down
 REFUSED_WITHIN = 5.0  # seconds a send may wait for `unavailable` from a stalled store
 SUSTAINED = 0.85  # share of the offered rate that must be acked where it is due
 
@@ -39,6 +40,7 @@ class Ledger:
     refused: int = 0
     slowest_refusal: float = 0.0
     fault_at: float = 0.0  # when the dependency went away
+    health: list[tuple[int, dict[str, object], float]] = field(default_factory=list)
     back_at: float = 0.0  # when the dependency answered again
     ended_at: float = 0.0  # when the senders stopped
     seen: list[dict[str, tuple[int, float]]] = field(default_factory=list)  # per watcher
@@ -140,7 +142,7 @@ async def run_outage(
             async with trio.open_nursery() as sending:  # done: every ack is recorded
                 for i, name, ws in senders:
                     sending.start_soon(sender, ws, general, name, i, ledger, stop)
-                await _timeline(ledger, stop, fault, recover)
+                await _timeline(ledger, stop, fault, recover, nodes)
             await wait_all_seen(ledger, CATCH_UP_WITHIN + 2)
             nursery.cancel_scope.cancel()
     slowest = check(ledger, ledger.back_at, ledger.ended_at)
@@ -149,13 +151,23 @@ async def run_outage(
 
 
 async def _timeline(
-    ledger: Ledger, stop: trio.Event, fault: Callable[[], None], recover: Callable[[], None]
+    ledger: Ledger,
+    stop: trio.Event,
+    fault: Callable[[], None],
+    recover: Callable[[], None],
+    nodes: list[TrichatProcess],
 ) -> None:
-    """Load, the fault, recovery, load; then tell the senders to stop."""
+    """Load, the fault (each node's /health asked near its end), recovery, load;
+    then tell the senders to stop."""
     await trio.sleep(WARM)
     ledger.fault_at = trio.current_time()
     await trio.to_thread.run_sync(fault)
-    await trio.sleep(OUTAGE)
+    await trio.sleep(OUTAGE - HEALTH_WITHIN)
+    for node in nodes:
+        asked = trio.current_time()
+        answer = await http(node.port, "GET", "/api/v1/chat/health")
+        ledger.health.append((answer.status, answer.json(), trio.current_time() - asked))
+    await trio.sleep_until(ledger.fault_at + OUTAGE)
     await trio.to_thread.run_sync(recover)
     ledger.back_at = trio.current_time()
     await trio.sleep(AFTER)
@@ -176,6 +188,9 @@ async def test_redis_outage_keeps_local_delivery_and_heals_within_3_s(
     recover = redis.resume if how == "sigstop" else redis.start
     ledger, _ = await run_outage(cluster, fault, recover)
     assert ledger.refused == 0  # Redis is not needed to store and ack
+    for status, health, took in ledger.health:
+        assert (status, health["status"], health["broker"]) == (200, "degraded", "down")
+        assert took <= HEALTH_WITHIN
     assert_sustained(ledger, ledger.fault_at, ledger.back_at, 2 * SENDERS)
 
 
@@ -189,4 +204,8 @@ async def test_postgres_outage_refuses_then_chat_resumes_at_once(
     ledger, _ = await run_outage(cluster, fault, recover)
     assert ledger.refused > 0  # sends were refused while it was away, not held
     assert ledger.slowest_refusal <= REFUSED_WITHIN
-    assert_sustained(ledger, ledger.back_at + 0.5, ledger.ended_at, 2 * SENDERS)
+    for status, health, took in ledger.health:
+        assert (status, health["store"]) == (503, "down") and took <= HEALTH_WITHIN
+    # full rate from a second after it answers: the prober's ping in flight must
+    # complete first (it may be waiting out the cancellation of a stalled one)
+    assert_sustained(ledger, ledger.back_at + 1.0, ledger.ended_at, 2 * SENDERS)
