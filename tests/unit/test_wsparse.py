@@ -103,6 +103,10 @@ def test_nothing_is_parsed_after_the_peer_closes() -> None:
         client_frame(0x9, b"x", fin=False),
         client_frame(0x0, b"x"),  # a continuation with nothing to continue
         text(b"a", fin=False) + text(b"b"),  # a new message inside a fragmented one
+        # the order is checked before the binary and size rules (1002, not 1003/1009)
+        text(b"a", fin=False) + client_frame(0x2, b"b"),
+        client_frame(0x0, b"x" * 5000),
+        text(b"a", fin=False) + text(b"x" * 5000),
     ],
     ids=[
         "unmasked",
@@ -113,6 +117,9 @@ def test_nothing_is_parsed_after_the_peer_closes() -> None:
         "fragmented ping",
         "stray continuation",
         "text inside fragments",
+        "binary inside fragments",
+        "large stray continuation",
+        "large text inside fragments",
     ],
 )
 def test_protocol_violations_close_1002_and_stop_the_parser(frame: bytes) -> None:

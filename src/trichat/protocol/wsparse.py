@@ -97,6 +97,8 @@ class ClientFrames:
                     return self._die(events, "bad control frame")
             elif opcode > _BINARY:
                 return self._die(events, "unknown opcode")
+            elif not self._failed and (opcode == _CONT) != (self._parts is not None):
+                return self._die(events, "fragments out of order")
             elif self._failed or opcode == _BINARY or self._size + n > self._max:
                 # refused at its header: its payload is skipped, never buffered
                 if not self._failed:
@@ -106,8 +108,6 @@ class ClientFrames:
                 self._skip = n + 4
                 pos += head
                 continue
-            elif (opcode == _CONT) != (self._parts is not None):
-                return self._die(events, "fragments out of order")
             total = head + 4 + n
             if end - pos < total:
                 self._need = total
