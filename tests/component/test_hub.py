@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -85,12 +88,28 @@ async def watched_channel(store: SqliteStore, hub: Hub) -> tuple[str, Supervisor
     return cid, sup, member
 
 
-async def test_out_of_order_and_dropped_events_heal(tmp_path: Path) -> None:
+@dataclass
+class Running:
+    store: SqliteStore
+    broker: MemoryBroker
+    metrics: Metrics
+    hub: Hub
+
+
+@asynccontextmanager
+async def running_hub(tmp_path: Path) -> AsyncIterator[Running]:
+    """A store, a memory broker and a running hub; cancelled on exit."""
     async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
-        broker = MemoryBroker()
-        metrics = Metrics()
+        broker, metrics = MemoryBroker(), Metrics()
         hub = Hub(store, broker, metrics)
         await nursery.start(hub.run)
+        yield Running(store, broker, metrics, hub)
+        nursery.cancel_scope.cancel()
+
+
+async def test_out_of_order_and_dropped_events_heal(tmp_path: Path) -> None:
+    async with running_hub(tmp_path) as run:
+        store, broker, metrics, hub = run.store, run.broker, run.metrics, run.hub
         cid, _, member = await watched_channel(store, hub)
         events = [await stored(store, cid, k) for k in range(1, 6)]
         # seq 2 is lost in transit; 5 arrives before 4
@@ -100,22 +119,17 @@ async def test_out_of_order_and_dropped_events_heal(tmp_path: Path) -> None:
         assert [f["seq"] for f in got] == [1, 2, 3, 4, 5]
         assert got[1]["content"] == "t2"  # read back from the store
         assert fills(metrics) == {"gap": 1, "resync": 0}  # one store read, after GAP_HOLD
-        nursery.cancel_scope.cancel()
 
 
 async def test_resync_finds_a_lost_tail(tmp_path: Path) -> None:
-    async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
-        broker = MemoryBroker()
-        metrics = Metrics()
-        hub = Hub(store, broker, metrics)
-        await nursery.start(hub.run)
+    async with running_hub(tmp_path) as run:
+        store, metrics, hub = run.store, run.metrics, run.hub
         cid, _, member = await watched_channel(store, hub)
         await stored(store, cid, 1, "lost")
         hub.resync_all()  # as after a broker outage: nothing was published
         got = await member.outbox.wait_for(1)
         assert got[0]["seq"] == 1 and got[0]["content"] == "lost"
         assert fills(metrics) == {"gap": 0, "resync": 1}
-        nursery.cancel_scope.cancel()
 
 
 async def test_attach_catches_up_from_recent_frames(tmp_path: Path) -> None:
@@ -199,11 +213,8 @@ async def test_every_gap_below_what_is_held_heals_in_one_store_read(tmp_path: Pa
     # a broker outage between two instances sending to one channel: every other seq
     # (the other instance's) never arrives. Healing one gap per GAP_HOLD delivered
     # ~4 gaps a second while messages kept coming at full rate (issue 14, item 1).
-    async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
-        broker = MemoryBroker()
-        metrics = Metrics()
-        hub = Hub(store, broker, metrics)
-        await nursery.start(hub.run)
+    async with running_hub(tmp_path) as run:
+        store, broker, metrics, hub = run.store, run.broker, run.metrics, run.hub
         cid, _, member = await watched_channel(store, hub)
         events = [await stored(store, cid, k) for k in range(1, 401)]
         for event in events[1::2]:  # only this instance's own: seqs 2, 4, …, 400
@@ -212,16 +223,12 @@ async def test_every_gap_below_what_is_held_heals_in_one_store_read(tmp_path: Pa
         assert [f["seq"] for f in got] == list(range(1, 401))
         assert got[0]["content"] == "t1"  # read back from the store
         assert fills(metrics) == {"gap": 1, "resync": 0}
-        nursery.cancel_scope.cancel()
 
 
 async def test_a_resync_reads_past_a_held_gap_up_to_the_stores_last_seq(tmp_path: Path) -> None:
     # the broker is back: the store has more than the held events show
-    async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
-        broker = MemoryBroker()
-        metrics = Metrics()
-        hub = Hub(store, broker, metrics)
-        await nursery.start(hub.run)
+    async with running_hub(tmp_path) as run:
+        store, broker, metrics, hub = run.store, run.broker, run.metrics, run.hub
         cid, _, member = await watched_channel(store, hub)
         events = [await stored(store, cid, k) for k in range(1, 11)]
         await broker.publish(events[2])  # seq 3 held: a gap below it, 4..10 unknown
@@ -230,4 +237,3 @@ async def test_a_resync_reads_past_a_held_gap_up_to_the_stores_last_seq(tmp_path
         got = await member.outbox.wait_for(10)
         assert [f["seq"] for f in got] == list(range(1, 11))
         assert fills(metrics) == {"gap": 0, "resync": 1}
-        nursery.cancel_scope.cancel()
