@@ -236,6 +236,16 @@ class ChatService:
         await self._log(channel_id, who, "update_channel", "", _describe(changes))
         return updated  # type: ignore[no-any-return]
 
+    async def check_post(self, who: Principal, channel_id: str) -> Channel:
+        """May `who` post to the channel over REST? As for a join, except that a
+        private channel a stranger may not see stays `not_found`."""
+        channel = await self.channel(channel_id)
+        if channel is None or not channel.is_active or not await self.may_see(who, channel):
+            raise ClientError(NOT_FOUND, "no such channel", channel_id=channel_id)
+        if await self._store_call(self.store.get_ban(channel_id, who.user_id, self.clock())):
+            raise ClientError(FORBIDDEN, "you are banned from this channel", channel_id=channel_id)
+        return channel
+
     async def post(
         self,
         who: Principal,
@@ -249,13 +259,7 @@ class ChatService:
             raise ClientError(
                 FORBIDDEN, "only admins may post system messages", channel_id=channel_id
             )
-        channel = await self.channel(channel_id)
-        if channel is None or not channel.is_active:
-            raise ClientError(NOT_FOUND, "no such channel", channel_id=channel_id)
-        if not await self.may_see(who, channel):
-            raise ClientError(NOT_FOUND, "no such channel", channel_id=channel_id)
-        if await self._store_call(self.store.get_ban(channel_id, who.user_id, self.clock())):
-            raise ClientError(FORBIDDEN, "you are banned from this channel", channel_id=channel_id)
+        await self.check_post(who, channel_id)
         return await self.send(who, channel_id, content, message_id, kind)
 
     async def delete_message(self, who: Principal, channel_id: str, seq: int) -> Message:

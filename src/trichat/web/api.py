@@ -36,6 +36,19 @@ PATH_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
+class Body:
+    """A route's body, parsed when its handler asks for it: after the handler has
+    decided the caller may do this at all (a stranger gets 403 or 404, not a
+    validation error about what they sent). A model whose fields are all optional
+    takes a request with no body as {}."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    async def __call__(self) -> dict[str, Any]:
+        return self.model.parse(await json_body(optional=not self.model.required))
+
+
 @dataclass
 class Route:
     method: str
@@ -83,7 +96,7 @@ class Api:
                 if route.query is not None:
                     kwargs["query"] = route.query.parse_query(request.args)
                 if route.body is not None:
-                    kwargs["body"] = route.body.parse(await json_body())
+                    kwargs["body"] = Body(route.body)
                 return await fn(**kwargs)
 
             quart_path = re.sub(r"\{(\w+)\}", r"<\1>", path)
@@ -117,7 +130,7 @@ class Api:
                 op["parameters"] = params
             if route.body is not None:
                 op["requestBody"] = {
-                    "required": True,
+                    "required": bool(route.body.required),
                     "content": {
                         "application/json": {
                             "schema": {"$ref": f"#/components/schemas/{route.body.name}"}

@@ -80,12 +80,15 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-async def json_body() -> dict[str, Any]:
-    if not _is_json(request.headers.get("Content-Type", "")):
-        raise ApiError(415, "the body must be sent as Content-Type: application/json")
+async def json_body(*, optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object; with `optional`, no body at all reads as {}."""
     data = await request.get_data()
     if not data:
+        if optional:
+            return {}
         raise ApiError(400, "a JSON object body is required")
+    if not _is_json(request.headers.get("Content-Type", "")):
+        raise ApiError(415, "the body must be sent as Content-Type: application/json")
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError:

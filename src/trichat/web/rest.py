@@ -24,7 +24,7 @@ from trichat.service import ChatService
 from trichat.sessions import Sessions
 from trichat.web import page
 from trichat.web import schemas as S
-from trichat.web.api import Api
+from trichat.web.api import Api, Body
 from trichat.web.app import ApiError, json_response
 
 PREFIX = "/api/v1/chat"
@@ -173,8 +173,9 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         responses={201: S.Channel},
         errors=(409, 429),
     )
-    async def create_channel(who: Principal, body: dict[str, Any]) -> Response:
-        name = body["name"].strip()
+    async def create_channel(who: Principal, body: Body) -> Response:
+        fields = await body()  # any signed-in user may create: nothing to decide first
+        name = fields["name"].strip()
         if not name:
             raise ApiError(400, "name must not be blank")
         wait = await broker.rate_limit(f"create:{who.user_id}", CREATE_PER_MINUTE, 60.0)
@@ -184,9 +185,9 @@ def register(app: QuartTrio, deps: Deps) -> Api:
             channel = await store.create_channel(
                 channel_id=str(uuid.uuid4()),
                 name=name,
-                description=body.get("description", "").strip(),
-                channel_type=body.get("channel_type", PUBLIC),
-                max_participants=body.get("max_participants"),
+                description=fields.get("description", "").strip(),
+                channel_type=fields.get("channel_type", PUBLIC),
+                max_participants=fields.get("max_participants"),
                 created_by=who.user_id,
                 now=service.clock(),
             )
@@ -233,13 +234,15 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         responses={200: S.Channel},
         errors=(403, 404, 409, 429),
     )
-    async def patch_channel(who: Principal, channel_id: str, body: dict[str, Any]) -> Response:
-        if "name" in body:
-            body["name"] = body["name"].strip()
-            if not body["name"]:
+    async def patch_channel(who: Principal, channel_id: str, body: Body) -> Response:
+        await service.managed_channel(who, _uuid(channel_id))
+        fields = await body()
+        if "name" in fields:
+            fields["name"] = fields["name"].strip()
+            if not fields["name"]:
                 raise ApiError(400, "name must not be blank")
         try:
-            channel = await service.update_channel(who, _uuid(channel_id), body)
+            channel = await service.update_channel(who, _uuid(channel_id), fields)
         except Conflict as exc:
             raise ApiError(409, str(exc)) from None
         return json_response(channel_json(channel, await online(channel.id)))
@@ -271,9 +274,15 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         responses={201: S.MessagePosted, 200: S.MessagePosted},
         errors=(403, 404, 429, 503),
     )
-    async def post_message(who: Principal, channel_id: str, body: dict[str, Any]) -> Response:
+    async def post_message(who: Principal, channel_id: str, body: Body) -> Response:
+        await service.check_post(who, _uuid(channel_id))
+        fields = await body()
         result = await service.post(
-            who, _uuid(channel_id), body["content"], body.get("message_id"), body.get("kind", USER)
+            who,
+            _uuid(channel_id),
+            fields["content"],
+            fields.get("message_id"),
+            fields.get("kind", USER),
         )
         msg = result.message
         posted = {
@@ -348,15 +357,15 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         responses={200: S.BanOut},
         errors=(403, 404),
     )
-    async def put_ban(
-        who: Principal, channel_id: str, user_id: str, body: dict[str, Any]
-    ) -> Response:
+    async def put_ban(who: Principal, channel_id: str, user_id: str, body: Body) -> Response:
+        await service.managed_channel(who, _uuid(channel_id))
+        fields = await body()  # every field optional: no body is a ban with no reason
         ban = await service.ban(
             who,
             _uuid(channel_id),
             _user(user_id),
-            body.get("reason", ""),
-            body.get("duration_seconds"),
+            fields.get("reason", ""),
+            fields.get("duration_seconds"),
         )
         return json_response(ban_json(ban))
 
@@ -411,8 +420,8 @@ def register(app: QuartTrio, deps: Deps) -> Api:
             responses={200: S.DevToken},
             auth=False,
         )
-        async def dev_token(body: dict[str, Any]) -> Response:
-            user = body["user"].strip()
+        async def dev_token(body: Body) -> Response:
+            user = (await body())["user"].strip()
             if not user:
                 raise ApiError(400, "user must not be blank")
             token = mint(

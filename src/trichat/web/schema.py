@@ -86,13 +86,17 @@ class Model:
     fields: list[Field] = field(default_factory=list)
     description: str = ""
 
+    @property
+    def required(self) -> list[str]:
+        return [f.name for f in self.fields if f.required]
+
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
             "type": "object",
             "properties": {f.name: f.schema() for f in self.fields},
             "additionalProperties": False,
         }
-        required = [f.name for f in self.fields if f.required]
+        required = self.required
         if required:
             schema["required"] = required
         if self.description:
