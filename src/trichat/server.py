@@ -28,7 +28,8 @@ from trichat.sessions import Sessions
 from trichat.store.base import Store
 from trichat.store.sqlite import open_sqlite_store
 from trichat.web.app import AsgiGuard, create_app
-from trichat.web.rest import Deps, register
+from trichat.web.deps import Deps
+from trichat.web.rest import register
 
 log = logging.getLogger("trichat.server")
 
@@ -140,7 +141,7 @@ async def serve(
         sessions = Sessions(settings, metrics)
         app = create_app()
         app.config["BODY_TIMEOUT"] = settings.handshake_timeout  # a trickled body: 408
-        register(app, Deps(settings, verifier, service, hub, broker, sessions, metrics))
+        register(app, Deps(settings, verifier, service, hub, sessions, metrics))
         gate = HypercornGate(AsgiGuard(app), hypercorn_config(settings))
         door = FrontDoor(settings, verifier, service, hub, sessions, metrics, gate)
         listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)

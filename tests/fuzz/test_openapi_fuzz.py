@@ -74,9 +74,9 @@ def test_every_route_is_documented(trichat_url: str) -> None:
 
     with urllib.request.urlopen(f"{trichat_url}/openapi.json") as resp:
         doc = json.load(resp)
-    from trichat.web import rest
+    from trichat.web import ops, rest
 
-    source = Path(rest.__file__).read_text()
+    source = "".join(Path(m.__file__).read_text() for m in (rest, ops))
     declared = set(re.findall(r"@route\(\s*\"(\w+)\",\s*f?\"([^\"]+)\"", source))
     declared = {
         (m, p.replace("{PREFIX}", rest.PREFIX).replace("{{", "{").replace("}}", "}"))

@@ -68,3 +68,15 @@ def test_drivers_stay_in_their_modules() -> None:
         for name in imports(path):
             owner = owners.get(name.split(".")[0])
             assert owner is None or rel in owner, f"{rel} imports {name}"
+
+
+def test_the_web_layer_reaches_the_store_and_broker_only_through_the_service() -> None:
+    for path in modules("web/*.py"):
+        tree = ast.parse(path.read_text())
+        bad = {n for n in imports(path) if n.startswith(("trichat.store", "trichat.broker"))}
+        bad |= {
+            node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr in {"store", "broker"}
+        }
+        assert not bad, f"{path.relative_to(SRC)} reaches {bad}"

@@ -1,45 +1,25 @@
-"""REST routes under /api/v1/chat (SPEC §4), /metrics, /openapi.json and /."""
+"""REST routes under /api/v1/chat (SPEC §4) and /openapi.json; the operator's routes are in
+`web/ops.py`. Every route calls the service, never the store or the broker."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
-import trio
 from quart import Response
 from quart_trio import QuartTrio
 
 from trichat import __version__
-from trichat.auth import Verifier, mint, signing_secret
-from trichat.broker.base import Broker
-from trichat.config import Settings
-from trichat.errors import Conflict, StoreUnavailable
-from trichat.hub import Hub
-from trichat.metrics import Metrics
+from trichat.errors import Conflict
 from trichat.models import PUBLIC, USER, Ban, Channel, Message, PresenceEntry, Principal, rfc3339
 from trichat.protocol.frames import message_payload
 from trichat.protocol.values import MAX_SEQ, canonical_uuid, has_nul, int_text
-from trichat.service import ChatService
-from trichat.sessions import Sessions
-from trichat.web import page
+from trichat.web import ops
 from trichat.web import schemas as S
 from trichat.web.api import Api, Body
 from trichat.web.app import ApiError, json_response
+from trichat.web.deps import Deps
 
 PREFIX = "/api/v1/chat"
-CREATE_PER_MINUTE = 10
-
-
-@dataclass
-class Deps:
-    settings: Settings
-    verifier: Verifier
-    service: ChatService
-    hub: Hub
-    broker: Broker
-    sessions: Sessions
-    metrics: Metrics
 
 
 def channel_json(channel: Channel, online: int) -> dict[str, Any]:
@@ -88,9 +68,6 @@ def _user(user_id: str) -> str:
     return user_id
 
 
-RECENTLY_SEEN = 100  # offline users listed by presence?include=offline
-
-
 def _presence_json(p: PresenceEntry, status: str) -> dict[str, object]:
     return {
         "user_id": p.user_id,
@@ -101,69 +78,13 @@ def _presence_json(p: PresenceEntry, status: str) -> dict[str, object]:
 
 
 def register(app: QuartTrio, deps: Deps) -> Api:
-    service, store, broker = deps.service, deps.service.store, deps.broker
+    service = deps.service
     api = Api(app, deps.verifier)
     api.add_models(*S.ALL)
     route = api.route
 
-    async def online(channel_id: str) -> int:
-        return len(await broker.presence(channel_id))
-
-    @route(
-        "GET",
-        f"{PREFIX}/health",
-        summary="Liveness and dependencies (public)",
-        responses={200: S.Health, 503: S.Health},
-        auth=False,
-    )
-    async def health() -> Response:
-        store_ok = True
-        try:
-            with trio.fail_after(2):
-                await store.ping()
-        except (StoreUnavailable, trio.TooSlowError):
-            store_ok = False
-        deps.metrics.store_up.set(1 if store_ok else 0)
-        deps.metrics.broker_up.set(1 if broker.healthy else 0)
-        body = {
-            "status": "ok" if store_ok and broker.healthy else "degraded",
-            "connections": len(deps.sessions.open),
-            "http_connections": deps.sessions.http,
-            "channels": deps.hub.channels_active,
-            "broker": "ok" if broker.healthy else "down",
-            "store": "ok" if store_ok else "down",
-            "instance": deps.settings.instance_id,
-        }
-        return json_response(body, 200 if store_ok else 503)
-
-    @route(
-        "GET",
-        f"{PREFIX}/stats",
-        summary="Connections per channel (admin)",
-        responses={200: S.Stats},
-        errors=(403,),
-    )
-    async def stats(who: Principal) -> Response:
-        if not who.is_admin:
-            raise ApiError(403, "admins only")
-        counts = await broker.presence_counts()
-        local = deps.hub.local_counts()
-        channels = [
-            {"channel_id": cid, "connections": n, "users_online": counts.get(cid, 0)}
-            for cid, n in sorted(local.items())
-        ]
-        return json_response(
-            {
-                "instance": deps.settings.instance_id,
-                "connections": len(deps.sessions.open),
-                "channels_active": len(local),
-                "channels": channels,
-                "cluster": {
-                    "users_online": sum(counts.values()),
-                    "channels_with_users": len(counts),
-                },
-            }
-        )
+    online = service.online
+    ops.register(api, deps)
 
     @route(
         "POST",
@@ -178,18 +99,13 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         name = fields["name"].strip()
         if not name:
             raise ApiError(400, "name must not be blank")
-        wait = await broker.rate_limit(f"create:{who.user_id}", CREATE_PER_MINUTE, 60.0)
-        if wait > 0:
-            raise ApiError(429, f"at most {CREATE_PER_MINUTE} channels a minute", retry_after=wait)
         try:
-            channel = await store.create_channel(
-                channel_id=str(uuid.uuid4()),
+            channel = await service.create_channel(
+                who,
                 name=name,
                 description=fields.get("description", "").strip(),
                 channel_type=fields.get("channel_type", PUBLIC),
                 max_participants=fields.get("max_participants"),
-                created_by=who.user_id,
-                now=service.clock(),
             )
         except Conflict as exc:
             raise ApiError(409, str(exc)) from None
@@ -204,15 +120,8 @@ def register(app: QuartTrio, deps: Deps) -> Api:
     )
     async def list_channels(who: Principal, query: dict[str, Any]) -> Response:
         limit, offset = query.get("limit", 50), query.get("offset", 0)
-        channels, total = await store.list_channels(
-            user_id=who.user_id,
-            see_all=who.is_admin,
-            channel_type=query.get("type"),
-            limit=limit,
-            offset=offset,
-        )
-        counts = await broker.presence_counts()
-        items = [channel_json(c, counts.get(c.id, 0)) for c in channels]
+        channels, total = await service.list_channels(who, query.get("type"), limit, offset)
+        items = [channel_json(c, online_now) for c, online_now in channels]
         return json_response({"channels": items, "total": total, "limit": limit, "offset": offset})
 
     @route(
@@ -256,11 +165,10 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         errors=(404,),
     )
     async def list_messages(who: Principal, channel_id: str, query: dict[str, Any]) -> Response:
-        channel = await service.visible_channel(who, _uuid(channel_id))
         limit, before, after = query.get("limit", 50), query.get("before"), query.get("after")
-        if before is not None and after is not None:
-            raise ApiError(400, "use either before or after, not both")
-        rows = await store.messages(channel.id, before=before, after=after, limit=limit)
+        rows = await service.history(
+            who, _uuid(channel_id), before=before, after=after, limit=limit
+        )
         cursor = None
         if len(rows) == limit:
             cursor = rows[-1].seq if after is not None else rows[0].seq
@@ -316,14 +224,9 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         errors=(404,),
     )
     async def presence(who: Principal, channel_id: str, query: dict[str, Any]) -> Response:
-        channel = await service.visible_channel(who, _uuid(channel_id))
-        online = await broker.presence(channel.id)
-        users = [_presence_json(p, "online") for p in online]
-        if query.get("include") == "offline":
-            here = {p.user_id for p in online}
-            seen = await store.recently_seen(channel.id, RECENTLY_SEEN)
-            users += [_presence_json(p, "offline") for p in seen if p.user_id not in here]
-        return json_response({"users": users})
+        offline = query.get("include") == "offline"
+        listed = await service.presence_list(who, _uuid(channel_id), offline=offline)
+        return json_response({"users": [_presence_json(p, status) for p, status in listed]})
 
     async def membership(who: Principal, channel_id: str, user_id: str, present: bool) -> Response:
         await service.set_member(who, _uuid(channel_id), _user(user_id), present)
@@ -389,51 +292,10 @@ def register(app: QuartTrio, deps: Deps) -> Api:
         errors=(403, 404),
     )
     async def moderation(who: Principal, channel_id: str) -> Response:
-        await service.managed_channel(who, _uuid(channel_id))
-        entries = await store.moderation_log(channel_id, 200)
+        entries = await service.moderation_log(who, _uuid(channel_id))
         for entry in entries:
             entry["created_at"] = rfc3339(int(entry["created_at"]))  # type: ignore[call-overload]
         return json_response({"entries": entries})
-
-    @route(
-        "GET",
-        "/metrics",
-        summary="Prometheus metrics (text format)",
-        responses={200: None},
-        auth=False,
-        content_type="text/plain",
-    )
-    async def metrics() -> Response:
-        body = await trio.to_thread.run_sync(deps.metrics.render)
-        return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")
-
-    page.register(app, dev=deps.settings.dev)
-
-    if deps.settings.dev:
-        secret = signing_secret(deps.settings)
-
-        @route(
-            "POST",
-            f"{PREFIX}/dev/token",
-            summary="Development mode only: a one-hour token for any name",
-            body=S.DevTokenRequest,
-            responses={200: S.DevToken},
-            auth=False,
-        )
-        async def dev_token(body: Body) -> Response:
-            user = (await body())["user"].strip()
-            if not user:
-                raise ApiError(400, "user must not be blank")
-            token = mint(
-                secret,
-                user,
-                ttl=3600,
-                issuer=deps.settings.jwt_issuer,
-                audience=deps.settings.jwt_audience,
-            )
-            return json_response({"token": token})
-
-        api.add_models(S.DevTokenRequest, S.DevToken)
 
     document = api.openapi(title="trichat", version=__version__)
 

@@ -1,0 +1,15 @@
+"""The chat operations both doors use: the WebSocket reader and the REST routes call
+these, so a rule (who may join, the rate limit, dedupe, ack semantics) lives in one
+place. One module per resource; `ChatService` is all of them in one object."""
+
+from __future__ import annotations
+
+from trichat.service.core import new_message_id
+from trichat.service.messages import MessageOps
+from trichat.service.presence import PresenceOps
+
+__all__ = ["ChatService", "new_message_id"]
+
+
+class ChatService(MessageOps, PresenceOps):
+    """Channels (`channels.ChannelOps`, under `MessageOps`), messages and presence."""

@@ -1,0 +1,115 @@
+"""What every chat operation stands on: the collaborators, the store's refusals
+made `unavailable` in one place, who may see and who may manage a channel, the
+moderation log, and publishing.
+
+`Core` holds no state of its own beyond its collaborators; the operations live in
+the modules beside it, one per resource, and `ChatService` combines them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import trio
+
+from trichat.broker.base import Broker, Event
+from trichat.config import Settings
+from trichat.errors import FORBIDDEN, NOT_FOUND, UNAVAILABLE, ClientError, StoreUnavailable
+from trichat.metrics import Metrics
+from trichat.models import PRIVATE, Channel, Principal, now_ms
+from trichat.protocol.values import canonical_uuid
+from trichat.store.base import Store
+
+log = logging.getLogger("trichat.service")
+T = TypeVar("T")
+
+# message ids for messages sent without one: a random per-process prefix and a
+# counter, 32 hex digits like a uuid4 but without a getrandom() call per message
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_id_counter = itertools.count(1)
+
+
+def new_message_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter):016x}"
+
+
+@dataclass
+class Core:
+    settings: Settings
+    store: Store
+    broker: Broker
+    metrics: Metrics
+    clock: Callable[[], int] = field(default=now_ms)  # epoch ms; tests move it for bans
+
+    async def _store_call(self, coro: Awaitable[T]) -> T:
+        try:
+            return await coro
+        except StoreUnavailable as exc:
+            log.warning("store call refused: %s", exc)
+            raise ClientError(UNAVAILABLE, "the store is unavailable; try again") from exc
+
+    async def channel(self, channel_id: str) -> Channel | None:
+        canonical = canonical_uuid(channel_id)
+        if canonical is None:
+            return None  # no channel has such an id (the doors pass canonical ones)
+        return await self._store_call(self.store.get_channel(canonical))  # type: ignore[no-any-return]
+
+    async def may_see(self, who: Principal, channel: Channel) -> bool:
+        if channel.channel_type != PRIVATE or who.is_admin or channel.created_by == who.user_id:
+            return True
+        return await self._store_call(  # type: ignore[no-any-return]
+            self.store.is_member(channel.id, who.user_id)
+        )
+
+    async def visible_channel(self, who: Principal, channel_id: str) -> Channel:
+        """The channel if `who` may see it; `not_found` otherwise (a private channel
+        does not reveal itself to strangers)."""
+        channel = await self.channel(channel_id)
+        if channel is None or not await self.may_see(who, channel):
+            raise ClientError(NOT_FOUND, "no such channel", channel_id=channel_id)
+        return channel
+
+    def _must_manage(self, who: Principal, channel: Channel) -> None:
+        if not (who.is_admin or channel.created_by == who.user_id):
+            raise ClientError(
+                FORBIDDEN,
+                "only the channel's creator or an admin may do this",
+                channel_id=channel.id,
+            )
+
+    async def managed_channel(self, who: Principal, channel_id: str) -> Channel:
+        channel = await self.visible_channel(who, channel_id)
+        self._must_manage(who, channel)
+        return channel
+
+    async def publish(self, event: Event) -> None:
+        """Best effort: a lost message event is a seq gap that supervisors heal."""
+        try:
+            await self.broker.publish(event)
+        except Exception:
+            log.warning("publish to the broker failed", exc_info=True)
+
+    async def _log(
+        self, channel_id: str, who: Principal, action: str, target: str, detail: str
+    ) -> None:
+        await self._store_call(
+            self.store.log_moderation(channel_id, who.user_id, action, target, detail, self.clock())
+        )
+
+    @property
+    def broker_healthy(self) -> bool:
+        return self.broker.healthy
+
+    async def store_answers(self) -> bool:
+        """Does the store answer now (its ping, within 2 s)?"""
+        try:
+            with trio.fail_after(2):
+                await self.store.ping()
+        except (StoreUnavailable, trio.TooSlowError):
+            return False
+        return True
