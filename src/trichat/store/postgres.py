@@ -212,8 +212,15 @@ class PostgresStore:
             raise StoreUnavailable("postgres is not answering")
 
         async def body() -> T:
-            async with self._pool.acquire(timeout=CALL_WAIT) as conn, asyncio.timeout(CALL_WAIT):
-                return await fn(conn)
+            async with self._pool.acquire(timeout=CALL_WAIT) as conn:
+                try:
+                    async with asyncio.timeout(CALL_WAIT):
+                        return await fn(conn)
+                except TimeoutError:
+                    # refuse other calls now, not once the release below has waited
+                    # out the cancellation (up to CALL_WAIT more)
+                    self._answering = False
+                    raise
 
         self._pending += 1
         try:
