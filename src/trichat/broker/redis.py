@@ -313,6 +313,12 @@ class RedisBroker:
                 await self._command("subscribe", self._apply, pubsub, add, drop)
             except BrokerUnavailable:
                 continue  # the next connection subscribes to everything wanted
+            except AttributeError:
+                # redis-py's PubSub, closed under us (the listener reconnecting, or
+                # shutdown), fails on its missing writer; the next connection
+                # subscribes to everything wanted. Anything else is a bug: raise.
+                if self._pubsub is pubsub:
+                    raise
 
     async def _apply(self, pubsub: Any, add: set[str], drop: set[str]) -> None:
         if add:
