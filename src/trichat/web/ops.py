@@ -18,6 +18,14 @@ PREFIX = "/api/v1/chat"
 
 
 def register(api: Api, deps: Deps) -> None:
+    _status_routes(api, deps)
+    _metrics_route(api, deps)
+    if deps.settings.dev:
+        _dev_routes(api, deps)
+    page.register(api.app, dev=deps.settings.dev)
+
+
+def _status_routes(api: Api, deps: Deps) -> None:
     service, route = deps.service, api.route
 
     @route(
@@ -71,6 +79,10 @@ def register(api: Api, deps: Deps) -> None:
             }
         )
 
+
+def _metrics_route(api: Api, deps: Deps) -> None:
+    route = api.route
+
     @route(
         "GET",
         "/metrics",
@@ -83,30 +95,30 @@ def register(api: Api, deps: Deps) -> None:
         body = await trio.to_thread.run_sync(deps.metrics.render)
         return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")
 
-    if deps.settings.dev:
-        secret = signing_secret(deps.settings)
 
-        @route(
-            "POST",
-            f"{PREFIX}/dev/token",
-            summary="Development mode only: a one-hour token for any name",
-            body=S.DevTokenRequest,
-            responses={200: S.DevToken},
-            auth=False,
+def _dev_routes(api: Api, deps: Deps) -> None:
+    """Development mode only: a token for any name, for the page's sign-in."""
+    secret, route = signing_secret(deps.settings), api.route
+
+    @route(
+        "POST",
+        f"{PREFIX}/dev/token",
+        summary="Development mode only: a one-hour token for any name",
+        body=S.DevTokenRequest,
+        responses={200: S.DevToken},
+        auth=False,
+    )
+    async def dev_token(body: Body) -> Response:
+        user = (await body())["user"].strip()
+        if not user:
+            raise ApiError(400, "user must not be blank")
+        token = mint(
+            secret,
+            user,
+            ttl=3600,
+            issuer=deps.settings.jwt_issuer,
+            audience=deps.settings.jwt_audience,
         )
-        async def dev_token(body: Body) -> Response:
-            user = (await body())["user"].strip()
-            if not user:
-                raise ApiError(400, "user must not be blank")
-            token = mint(
-                secret,
-                user,
-                ttl=3600,
-                issuer=deps.settings.jwt_issuer,
-                audience=deps.settings.jwt_audience,
-            )
-            return json_response({"token": token})
+        return json_response({"token": token})
 
-        api.add_models(S.DevTokenRequest, S.DevToken)
-
-    page.register(api.app, dev=deps.settings.dev)
+    api.add_models(S.DevTokenRequest, S.DevToken)
