@@ -320,25 +320,25 @@ class Session:
     async def _catch_up(self, sup: Supervisor, frame: frames.Join) -> None:
         """Send `joined`, then history (missed messages or the last N), then attach
         to the supervisor so live traffic follows with no gap and no duplicate."""
-        settings, store, channel_id = self.settings, self.service.store, sup.channel_id
+        settings, chat, channel_id = self.settings, self.service, sup.channel_id
         upto, since = sup.released, frame.since
         if since is not None and upto - since <= settings.recover_max:
             recovered = True
-            history = await store.messages(channel_id, after=since, limit=settings.recover_max)
+            history = await chat.replay(channel_id, after=since, limit=settings.recover_max)
             history = [m for m in history if m.seq <= upto]
         else:
             recovered = since is None
             limit = settings.history_on_join
             history = []
             if limit:
-                history = await store.messages(channel_id, before=upto + 1, limit=limit)
+                history = await chat.replay(channel_id, before=upto + 1, limit=limit)
         out = self.outbox
         await out.send(frames.ws_frame(frames.encode_joined(channel_id, upto, recovered)))
         for m in history:
             await out.send(frames.ws_frame(frames.encode_message(m)))
         seen = max(upto, since or 0)
         while (need := sup.attach(self, seen)) is not None:
-            more = await store.messages(channel_id, after=need, limit=500)
+            more = await chat.replay(channel_id, after=need, limit=500)
             more = [m for m in more if m.seq <= sup.released]
             for m in more:
                 await out.send(frames.ws_frame(frames.encode_message(m)))

@@ -118,3 +118,15 @@ class MessageOps(ChannelOps):
             raise ClientError(BAD_REQUEST, "use either before or after, not both")
         page = self.store.messages(channel.id, before=before, after=after, limit=limit)
         return await self._store_call(page)
+
+    async def replay(
+        self,
+        channel_id: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int,
+    ) -> list[Message]:
+        """A joining member's catch-up: stored messages after or before a seq (deleted
+        ones left out). The join has decided the member may read them."""
+        return await self.store.messages(channel_id, after=after, before=before, limit=limit)
