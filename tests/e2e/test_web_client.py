@@ -132,7 +132,7 @@ def test_two_pages_chat_with_typing_and_presence(browser: Browser, server: Serve
     expect(alice.locator(".msg.pending")).to_have_count(0)  # acked: no longer pending
     expect(bob.locator(".msg .author").last).to_have_text("alice")
 
-    # keystrokes over ~3 s, as a person types: typing frames go out at most every 2 s
+    # keystrokes over ~3 s, as a person types: typing frames go out at most every 2.5 s
     alice.type("#text", "I am typing this", delay=200)
     expect(bob.locator("#typing")).to_have_text("alice is typing…")
     send(alice, "typed it")

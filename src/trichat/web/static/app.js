@@ -196,7 +196,7 @@ function onFrame(f) {
       if (j && j.msgs.delete(f.seq) && f.channel_id === state.current) renderLog();
       break;
     case "typing":
-      if (j) { j.typing.set(f.user_id, {name: f.username, until: Date.now() + 3000}); renderTyping(); }
+      if (j) { j.typing.set(f.user_id, {name: f.username, until: Date.now() + TYPING_SHOWN}); renderTyping(); }
       break;
     case "presence":
       if (!j) return;
@@ -221,7 +221,11 @@ function onFrame(f) {
 
 // ---- composing ----
 let lastTyping = 0;
-$("text").oninput = () => { const now = Date.now(); if (state.current && now - lastTyping > 2000) { lastTyping = now; sendFrame({type: "typing", channel_id: state.current}); } };
+// The server passes one typing frame per user and channel per 2 s and drops the
+// rest: send one every 2.5 s (jitter cannot bring two within 2 s of each other), and
+// show one for 4 s, past the next one's arrival.
+const TYPING_EVERY = 2500, TYPING_SHOWN = 4000;
+$("text").oninput = () => { const now = Date.now(); if (state.current && now - lastTyping > TYPING_EVERY) { lastTyping = now; sendFrame({type: "typing", channel_id: state.current}); } };
 $("compose").onsubmit = (e) => {
   e.preventDefault();
   const text = $("text").value; const id = state.current; const j = state.joined.get(id);
