@@ -60,6 +60,15 @@ class Metrics:
             buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
             registry=r,
         )
+        self._internals(r)
+        # Pre-create every child so the series exist from the start and the hot
+        # path touches cached children only.
+        self.msg = {t: self.messages.labels(t) for t in MESSAGE_TYPES}
+        self.err = {t: self.errors.labels(t) for t in ERROR_TYPES}
+
+    def _internals(self, r: CollectorRegistry) -> None:
+        """trichat's own series: HTTP connections, dependencies, queues, the store,
+        gap fills."""
         self.http_connections = Gauge(
             "trichat_http_connections_current", "HTTP connections open now", registry=r
         )
@@ -85,10 +94,6 @@ class Metrics:
             registry=r,
         )
         self.fill = {c: self.gap_fills.labels(c) for c in ("gap", "resync")}
-        # Pre-create every child so the series exist from the start and the hot
-        # path touches cached children only.
-        self.msg = {t: self.messages.labels(t) for t in MESSAGE_TYPES}
-        self.err = {t: self.errors.labels(t) for t in ERROR_TYPES}
         for name in ("supervisor_inbox", "outbox", "store_writes"):
             self.queue_depth.labels(name)
         self.broker_up.set(1)

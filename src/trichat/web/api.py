@@ -114,55 +114,7 @@ class Api:
     def openapi(self, *, title: str, version: str) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
         for route in self.routes:
-            op: dict[str, Any] = {"summary": route.summary, "operationId": route.handler.__name__}
-            params = [
-                {
-                    "name": name,
-                    "in": "path",
-                    "required": True,
-                    "schema": PATH_PARAMS.get(name, {"type": "string"}),
-                }
-                for name in re.findall(r"\{(\w+)\}", route.path)
-            ]
-            if route.query is not None:
-                params += route.query.query_parameters()
-            if params:
-                op["parameters"] = params
-            if route.body is not None:
-                op["requestBody"] = {
-                    "required": bool(route.body.required),
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": f"#/components/schemas/{route.body.name}"}
-                        }
-                    },
-                }
-            responses: dict[str, Any] = {}
-            for status, model in route.responses.items():
-                entry: dict[str, Any] = {"description": "success"}
-                if model is not None:
-                    entry["content"] = {
-                        route.content_type: {
-                            "schema": {"$ref": f"#/components/schemas/{model.name}"}
-                        }
-                    }
-                elif route.content_type != "application/json":
-                    entry["content"] = {route.content_type: {"schema": {"type": "string"}}}
-                responses[str(status)] = entry
-            errors = set(route.errors) | ({400, 401} if route.auth else set())
-            if route.body is not None:
-                errors |= {400, 413, 415}
-            for status in sorted(errors):
-                responses[str(status)] = {
-                    "description": ERROR_TEXT[status],
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                }
-            op["responses"] = responses
-            if route.auth:
-                op["security"] = [{"bearer": []}, {"token": []}]
-            paths.setdefault(route.path, {})[route.method.lower()] = op
+            paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
         return {
             "openapi": "3.1.0",
             "info": {"title": title, "version": version},
@@ -175,3 +127,54 @@ class Api:
                 },
             },
         }
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    """One route as an OpenAPI operation."""
+    op: dict[str, Any] = {"summary": route.summary, "operationId": route.handler.__name__}
+    params = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": PATH_PARAMS.get(name, {"type": "string"}),
+        }
+        for name in re.findall(r"\{(\w+)\}", route.path)
+    ]
+    if route.query is not None:
+        params += route.query.query_parameters()
+    if params:
+        op["parameters"] = params
+    if route.body is not None:
+        op["requestBody"] = {
+            "required": bool(route.body.required),
+            "content": {"application/json": {"schema": _ref(route.body.name)}},
+        }
+    op["responses"] = _responses(route)
+    if route.auth:
+        op["security"] = [{"bearer": []}, {"token": []}]
+    return op
+
+
+def _responses(route: Route) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, model in route.responses.items():
+        entry: dict[str, Any] = {"description": "success"}
+        if model is not None:
+            entry["content"] = {route.content_type: {"schema": _ref(model.name)}}
+        elif route.content_type != "application/json":
+            entry["content"] = {route.content_type: {"schema": {"type": "string"}}}
+        responses[str(status)] = entry
+    errors = set(route.errors) | ({400, 401} if route.auth else set())
+    if route.body is not None:
+        errors |= {400, 413, 415}
+    for status in sorted(errors):
+        responses[str(status)] = {
+            "description": ERROR_TEXT[status],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+    return responses
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
