@@ -94,7 +94,7 @@ class Metrics:
             registry=r,
         )
         self.fill = {c: self.gap_fills.labels(c) for c in ("gap", "resync")}
-        for name in ("supervisor_inbox", "outbox", "store_writes"):
+        for name in ("reorder_held", "outbox", "store_writes"):
             self.queue_depth.labels(name)
         self.broker_up.set(1)
         self.store_up.set(1)

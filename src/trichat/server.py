@@ -210,7 +210,7 @@ async def _monitor(
         metrics.store_up.set(1 if up else 0)
         metrics.broker_up.set(1 if broker.healthy else 0)
         metrics.channels_active.set(hub.channels_active)
-        depth.labels("supervisor_inbox").set(hub.inbox_depth())
+        depth.labels("reorder_held").set(hub.held())
         depth.labels("outbox").set(sum(s.outbox.queued for s in sessions.open.values()))
         depth.labels("store_writes").set(store.pending_writes)
         await trio.sleep(MONITOR_EVERY)

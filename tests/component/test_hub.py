@@ -1,4 +1,8 @@
-"""Supervisors release in seq order and heal gaps from the store."""
+"""Supervisors release in seq order and heal gaps from the store.
+
+The hub runs on a frozen `MockClock`: its timers (the gap hold, the tail watcher)
+fire when a test moves the clock, never in real time. (The clock jumps by itself
+only after a second of real idleness, so a test that hangs still times out.)"""
 
 from __future__ import annotations
 
@@ -9,16 +13,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+import pytest
 import trio
 import trio.testing
 
 from trichat.broker.base import MESSAGE, RESYNC, Event
 from trichat.broker.memory import MemoryBroker
-from trichat.hub import TAIL_EVERY, Hub, Supervisor
+from trichat.hub import GAP_HOLD, TAIL_EVERY, Hub, Supervisor
 from trichat.metrics import Metrics
 from trichat.models import MessageDraft
 from trichat.protocol.frames import encode_message
 from trichat.store.sqlite import SqliteStore, open_sqlite_store
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(rate=0, autojump_threshold=1.0)
+
+
+@pytest.fixture
+def jumping_clock() -> trio.testing.MockClock:
+    """Jumps to the next timer once the hub has been idle for 50 ms of real time."""
+    return trio.testing.MockClock(rate=0, autojump_threshold=0.05)
 
 
 class RecordingOutbox:
@@ -32,8 +48,8 @@ class RecordingOutbox:
         self.frames.append(orjson.loads(payload))
         self.arrived.set()
 
-    async def wait_for(self, n: int) -> list[dict[str, object]]:
-        with trio.fail_after(5):
+    async def wait_for(self, n: int, within: float = 5.0) -> list[dict[str, object]]:
+        with trio.fail_after(within):
             while len(self.frames) < n:
                 self.arrived = trio.Event()
                 await self.arrived.wait()
@@ -107,7 +123,9 @@ async def running_hub(tmp_path: Path) -> AsyncIterator[Running]:
         nursery.cancel_scope.cancel()
 
 
-async def test_out_of_order_and_dropped_events_heal(tmp_path: Path) -> None:
+async def test_out_of_order_and_dropped_events_heal(
+    tmp_path: Path, clock: trio.testing.MockClock
+) -> None:
     async with running_hub(tmp_path) as run:
         store, broker, metrics, hub = run.store, run.broker, run.metrics, run.hub
         cid, _, member = await watched_channel(store, hub)
@@ -115,13 +133,19 @@ async def test_out_of_order_and_dropped_events_heal(tmp_path: Path) -> None:
         # seq 2 is lost in transit; 5 arrives before 4
         for ev in (events[0], events[2], events[4], events[3]):
             await broker.publish(ev)
+        await trio.testing.wait_all_tasks_blocked()
+        assert [f["seq"] for f in member.outbox.frames] == [1]  # 3..5 held for seq 2
+        clock.jump(GAP_HOLD - 0.01)
+        await trio.testing.wait_all_tasks_blocked()
+        assert fills(metrics) == {"gap": 0, "resync": 0}  # not yet
+        clock.jump(0.01)
         got = await member.outbox.wait_for(5)
         assert [f["seq"] for f in got] == [1, 2, 3, 4, 5]
         assert got[1]["content"] == "t2"  # read back from the store
         assert fills(metrics) == {"gap": 1, "resync": 0}  # one store read, after GAP_HOLD
 
 
-async def test_resync_finds_a_lost_tail(tmp_path: Path) -> None:
+async def test_resync_finds_a_lost_tail(tmp_path: Path, clock: trio.testing.MockClock) -> None:
     async with running_hub(tmp_path) as run:
         store, metrics, hub = run.store, run.metrics, run.hub
         cid, _, member = await watched_channel(store, hub)
@@ -148,7 +172,7 @@ async def test_attach_catches_up_from_recent_frames(tmp_path: Path) -> None:
         assert sup.attach(late, 1) is None  # saw 1 already: gets 2 and 3 from memory
         assert [f["seq"] for f in late.outbox.frames] == [2, 3]
         too_late = FakeMember(3, "c")
-        sup.recent.clear()
+        sup.state.recent.clear()
         assert sup.attach(too_late, 1) == 1  # must read the store from seq 1 first
         ahead = FakeMember(4, "d")
         assert sup.attach(ahead, 5) is None  # saw up to 5 elsewhere: 4 and 5 are skipped
@@ -159,19 +183,28 @@ async def test_attach_catches_up_from_recent_frames(tmp_path: Path) -> None:
         nursery.cancel_scope.cancel()
 
 
-async def test_tail_watcher_delivers_a_never_published_last_message(tmp_path: Path) -> None:
+async def test_tail_watcher_delivers_a_never_published_last_message(
+    tmp_path: Path, jumping_clock: trio.testing.MockClock
+) -> None:
     # an instance killed between commit and publish: no later message shows the gap
     async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
         hub = Hub(store, MemoryBroker(), Metrics())
         await nursery.start(hub.run)
         cid, _, member = await watched_channel(store, hub)
+        start = trio.current_time()
         await stored(store, cid, 1, "x")
-        got = await member.outbox.wait_for(1)  # within two watcher rounds, unprompted
+        # unprompted, by the watcher's rounds (the clock jumps whenever the hub is
+        # idle: the store's reads run in a thread, hence the margin)
+        got = await member.outbox.wait_for(1, within=60)
         assert got[0]["seq"] == 1 and got[0]["content"] == "x"
+        # seen on one round, still missing on the next: at most three rounds on
+        assert trio.current_time() - start <= 3 * TAIL_EVERY
         nursery.cancel_scope.cancel()
 
 
-async def test_broker_wide_resync_event_resyncs_every_supervisor(tmp_path: Path) -> None:
+async def test_broker_wide_resync_event_resyncs_every_supervisor(
+    tmp_path: Path, clock: trio.testing.MockClock
+) -> None:
     async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
         broker = MemoryBroker()
         hub = Hub(store, broker, Metrics())
@@ -189,27 +222,31 @@ async def test_broker_wide_resync_event_resyncs_every_supervisor(tmp_path: Path)
         nursery.cancel_scope.cancel()
 
 
-async def test_a_parked_supervisor_is_served_in_the_bridge_hand_over(tmp_path: Path) -> None:
-    async with open_sqlite_store(tmp_path) as store, trio.open_nursery() as nursery:
-        metrics = Metrics()
-        hub = Hub(store, MemoryBroker(), metrics)
-        await nursery.start(hub.run)
+async def test_the_bridge_delivers_at_once_and_wakes_the_task_for_a_gap(
+    tmp_path: Path, clock: trio.testing.MockClock
+) -> None:
+    async with running_hub(tmp_path) as run:
+        store, metrics, hub = run.store, run.metrics, run.hub
         cid, sup, member = await watched_channel(store, hub)
-        one, two, three = [await stored(store, cid, k) for k in (1, 2, 3)]
+        one, two, three, _, _, six = [await stored(store, cid, k) for k in range(1, 7)]
         await trio.testing.wait_all_tasks_blocked()
-        assert sup.waiting
-        sup.take(one)  # delivered within the call: the supervisor task is not woken
-        assert [f["seq"] for f in member.outbox.frames] == [1] and sup.waiting
-        sup.take(three)  # opens a gap: held, and the task is woken to time it
-        assert [f["seq"] for f in member.outbox.frames] == [1] and not sup.waiting
-        sup.take(two)  # queued behind the wake-up, in order
-        got = await member.outbox.wait_for(3)
-        assert [f["seq"] for f in got] == [1, 2, 3]
-        assert fills(metrics) == {"gap": 0, "resync": 0}  # healed before GAP_HOLD
-        nursery.cancel_scope.cancel()
+        sup.offer(one)  # delivered within the call: no task in between
+        assert [f["seq"] for f in member.outbox.frames] == [1]
+        sup.offer(three)  # opens a gap: held; the supervisor task must time it
+        sup.offer(two)  # heals it within the call
+        assert [f["seq"] for f in member.outbox.frames] == [1, 2, 3]
+        sup.offer(six)  # seqs 4 and 5 missing
+        await trio.testing.wait_all_tasks_blocked()
+        assert fills(metrics) == {"gap": 0, "resync": 0}
+        clock.jump(GAP_HOLD)  # the task, woken by the gap, reads the store now
+        got = await member.outbox.wait_for(6)
+        assert [f["seq"] for f in got] == [1, 2, 3, 4, 5, 6]
+        assert fills(metrics) == {"gap": 1, "resync": 0}
 
 
-async def test_every_gap_below_what_is_held_heals_in_one_store_read(tmp_path: Path) -> None:
+async def test_every_gap_below_what_is_held_heals_in_one_store_read(
+    tmp_path: Path, clock: trio.testing.MockClock
+) -> None:
     # a broker outage between two instances sending to one channel: every other seq
     # (the other instance's) never arrives. Healing one gap per GAP_HOLD delivered
     # ~4 gaps a second while messages kept coming at full rate (issue 14, item 1).
@@ -219,13 +256,17 @@ async def test_every_gap_below_what_is_held_heals_in_one_store_read(tmp_path: Pa
         events = [await stored(store, cid, k) for k in range(1, 401)]
         for event in events[1::2]:  # only this instance's own: seqs 2, 4, …, 400
             await broker.publish(event)
+        await trio.testing.wait_all_tasks_blocked()
+        clock.jump(GAP_HOLD)
         got = await member.outbox.wait_for(400)
         assert [f["seq"] for f in got] == list(range(1, 401))
         assert got[0]["content"] == "t1"  # read back from the store
         assert fills(metrics) == {"gap": 1, "resync": 0}
 
 
-async def test_a_resync_reads_past_a_held_gap_up_to_the_stores_last_seq(tmp_path: Path) -> None:
+async def test_a_resync_reads_past_a_held_gap_up_to_the_stores_last_seq(
+    tmp_path: Path, clock: trio.testing.MockClock
+) -> None:
     # the broker is back: the store has more than the held events show
     async with running_hub(tmp_path) as run:
         store, broker, metrics, hub = run.store, run.broker, run.metrics, run.hub

@@ -41,6 +41,7 @@ class Event:
     payload: bytes = b""  # the encoded server frame to deliver, built once
     user_id: str = ""  # typing: whose (not echoed to them); kick: who is removed
     stamp: int = 0  # message: when the store acked it (epoch ms), for the latency metric
+    reason: str = ""  # kick: why the user is removed (the `left` frame's reason)
 
 
 async def drain(recv: trio.MemoryReceiveChannel[Event]) -> AsyncIterator[Event]:

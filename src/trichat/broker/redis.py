@@ -42,7 +42,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from trichat import aio
-from trichat.broker.base import PRESENCE, RESYNC, Event, drain
+from trichat.broker.base import KICK, PRESENCE, RESYNC, Event, drain
 from trichat.broker.redis_presence import RedisPresence
 from trichat.errors import BrokerUnavailable
 from trichat.models import PresenceEntry, now_ms
@@ -69,13 +69,18 @@ FAILURES = (RedisError, OSError, trio.TooSlowError)
 
 
 def encode_event(origin: bytes, event: Event) -> bytes:
+    """The wire form: origin, a JSON head, the payload. A kick has no payload; its
+    reason travels in that place (the form v1 instances read)."""
     head = orjson.dumps([event.kind, event.seq, event.stamp, event.user_id])
-    return b"%s\n%s\n%s" % (origin, head, event.payload)
+    body = event.reason.encode() if event.kind == KICK else event.payload
+    return b"%s\n%s\n%s" % (origin, head, body)
 
 
 def decode_event(channel_id: str, data: bytes) -> tuple[bytes, Event]:
     origin, head, payload = data.split(b"\n", 2)
     kind, seq, stamp, user_id = orjson.loads(head)
+    if kind == KICK:
+        return origin, Event(kind, channel_id, seq, b"", user_id, stamp, payload.decode())
     return origin, Event(kind, channel_id, seq, payload, user_id, stamp)
 
 

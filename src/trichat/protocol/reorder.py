@@ -52,6 +52,18 @@ class SeqReorder(Generic[T]):
             ready.append(nxt)
         self.gap_opened_at = None if not held else self.gap_opened_at
 
+    def skip_to(self, seq: int) -> list[T]:
+        """Everything up to `seq` counts as released (it was seen before this buffer
+        started); returns what that makes releasable after it."""
+        if seq <= self.released:
+            return []
+        for old in [s for s in self._held if s <= seq]:
+            del self._held[old]
+        self.released = seq
+        ready: list[T] = []
+        self._drain(ready)
+        return ready
+
     @property
     def highest_held(self) -> int | None:
         """The highest seq held back, if any: every gap lies below it."""

@@ -83,7 +83,7 @@ class ChannelOps(Core):
         if not present:  # a removed member of a private channel leaves it at once
             channel = await self.channel(channel_id)
             if channel is not None and channel.channel_type == PRIVATE:
-                await self.publish(Event(KICK, channel_id, user_id=user_id, payload=b"removed"))
+                await self.publish(Event(KICK, channel_id, user_id=user_id, reason="removed"))
         await self._log(channel_id, who, "add_member" if present else "remove_member", user_id, "")
 
     async def ban(
@@ -101,7 +101,7 @@ class ChannelOps(Core):
         expires = None if duration_seconds is None else now + duration_seconds * 1000
         ban = Ban(channel_id, user_id, reason, who.user_id, now, expires)
         await self._store_call(self.store.put_ban(ban))
-        await self.publish(Event(KICK, channel_id, user_id=user_id, payload=b"banned"))
+        await self.publish(Event(KICK, channel_id, user_id=user_id, reason="banned"))
         await self._log(
             channel_id,
             who,
