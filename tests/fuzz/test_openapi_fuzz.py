@@ -76,8 +76,10 @@ def test_every_route_is_documented(trichat_url: str) -> None:
         doc = json.load(resp)
     from trichat.web import ops, rest
 
-    source = "".join(Path(m.__file__).read_text() for m in (rest, ops))
-    declared = set(re.findall(r"@route\(\s*\"(\w+)\",\s*f?\"([^\"]+)\"", source))
+    web = Path(rest.__file__).parent
+    modules = [Path(rest.__file__), Path(ops.__file__), *sorted((web / "routes").glob("*.py"))]
+    source = "".join(m.read_text() for m in modules)
+    declared = set(re.findall(r"@(?:routes\.)?route\(\s*\"(\w+)\",\s*f?\"([^\"]+)\"", source))
     declared = {
         (m, p.replace("{PREFIX}", rest.PREFIX).replace("{{", "{").replace("}}", "}"))
         for m, p in declared

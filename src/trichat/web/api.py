@@ -49,12 +49,15 @@ class Body:
         return self.model.parse(await json_body(optional=not self.model.required))
 
 
+Handler = Callable[..., Awaitable[Response]]
+
+
 @dataclass
 class Route:
     method: str
     path: str
     summary: str
-    handler: Callable[..., Awaitable[Response]]
+    handler: Handler
     body: Model | None = None
     query: Model | None = None
     responses: dict[int, Model | None] = field(default_factory=dict)
@@ -63,12 +66,13 @@ class Route:
     content_type: str = "application/json"
 
 
-class Api:
-    def __init__(self, app: QuartTrio, verifier: Verifier) -> None:
-        self.app = app
-        self.verifier = verifier
+class Routes:
+    """A list of routes declared beside their handlers, at import time: a resource's
+    module holds one and its handlers are plain functions; `Api.include` serves them,
+    giving each handler what it needs besides the request (the service) by keyword."""
+
+    def __init__(self) -> None:
         self.routes: list[Route] = []
-        self.models: dict[str, Model] = {}
 
     def route(
         self,
@@ -82,30 +86,57 @@ class Api:
         errors: tuple[int, ...] = (),
         auth: bool = True,
         content_type: str = "application/json",
-    ) -> Callable[[Callable[..., Awaitable[Response]]], Callable[..., Awaitable[Response]]]:
-        def register(fn: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
-            route = Route(
-                method, path, summary, fn, body, query, responses, errors, auth, content_type
-            )
-            self.routes.append(route)
-
-            async def view(**params: str) -> Response:
-                kwargs: dict[str, Any] = dict(params)
-                if route.auth:
-                    kwargs["who"] = authenticate(self.verifier)
-                if route.query is not None:
-                    kwargs["query"] = route.query.parse_query(request.args)
-                if route.body is not None:
-                    kwargs["body"] = Body(route.body)
-                return await fn(**kwargs)
-
-            quart_path = re.sub(r"\{(\w+)\}", r"<\1>", path)
-            self.app.add_url_rule(
-                quart_path, endpoint=f"{method} {path}", view_func=view, methods=[method]
+    ) -> Callable[[Handler], Handler]:
+        def declare(fn: Handler) -> Handler:
+            self.add(
+                Route(method, path, summary, fn, body, query, responses, errors, auth, content_type)
             )
             return fn
 
-        return register
+        return declare
+
+    def add(self, route: Route) -> None:
+        self.routes.append(route)
+
+
+class Api(Routes):
+    """The routes served by the app, in the order the OpenAPI document lists them.
+    `route` declares and serves at once (a handler that closes over what it needs);
+    `include` serves a resource module's `Routes`."""
+
+    def __init__(self, app: QuartTrio, verifier: Verifier) -> None:
+        super().__init__()
+        self.app = app
+        self.verifier = verifier
+        self.models: dict[str, Model] = {}
+
+    def include(self, routes: Routes, **given: Any) -> None:
+        for route in routes.routes:
+            self.add(route, given)
+
+    def add(self, route: Route, given: dict[str, Any] | None = None) -> None:
+        """Serve `route`: authenticate, parse the query, hand over the body unparsed
+        (a `Body` the handler awaits once it has decided the caller may act)."""
+        super().add(route)
+        fixed = dict(given or {})
+
+        async def view(**params: str) -> Response:
+            kwargs: dict[str, Any] = {**fixed, **params}
+            if route.auth:
+                kwargs["who"] = authenticate(self.verifier)
+            if route.query is not None:
+                kwargs["query"] = route.query.parse_query(request.args)
+            if route.body is not None:
+                kwargs["body"] = Body(route.body)
+            return await route.handler(**kwargs)
+
+        quart_path = re.sub(r"\{(\w+)\}", r"<\1>", route.path)
+        self.app.add_url_rule(
+            quart_path,
+            endpoint=f"{route.method} {route.path}",
+            view_func=view,
+            methods=[route.method],
+        )
 
     def add_models(self, *models: Model) -> None:
         for model in models:

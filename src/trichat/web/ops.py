@@ -13,8 +13,7 @@ from trichat.web import schemas as S
 from trichat.web.api import Api, Body
 from trichat.web.app import ApiError, json_response
 from trichat.web.deps import Deps
-
-PREFIX = "/api/v1/chat"
+from trichat.web.routes.paths import PREFIX
 
 
 def register(api: Api, deps: Deps) -> None:
