@@ -21,7 +21,7 @@ import trio
 
 from trichat import aio
 from trichat.broker.base import MESSAGE, Event
-from trichat.broker.redis import open_redis_broker
+from trichat.broker.redis import open_redis
 
 
 async def per_op(n: int, fn: Callable[[], Awaitable[object]], batch: int = 1) -> float:
@@ -60,12 +60,13 @@ async def main(args: argparse.Namespace) -> None:
         await aio.run(client.aclose)
 
         async with (
-            open_redis_broker(args.redis, prefix="bridge-cost:") as a,
-            open_redis_broker(args.redis, prefix="bridge-cost:") as b,
+            open_redis(args.redis, prefix="bridge-cost:") as redis_a,
+            open_redis(args.redis, prefix="bridge-cost:") as redis_b,
         ):
+            a, b = redis_a.broker, redis_b.broker
             rows.append(
-                ("broker rate_limit (Lua token bucket)",
-                 await per_op(n, lambda: a.rate_limit("bench", 10**9, 60.0)))
+                ("rate limiter spend (Lua token bucket)",
+                 await per_op(n, lambda: redis_a.limits.spend("bench", 10**9, 60.0)))
             )  # fmt: skip
             await b.subscribe("bench")
             events = b.events()

@@ -19,7 +19,7 @@ import trio
 
 from trichat import aio
 from trichat.broker.base import MESSAGE, Event
-from trichat.broker.redis import encode_event, open_redis_broker
+from trichat.broker.redis import encode_event, open_redis
 
 CHANNELS = [f"c{i}" for i in range(300)]
 PREFIX = "pubsub-cost:"
@@ -39,7 +39,8 @@ def publish(url: str, n: int, rate: float) -> None:
 
 
 async def receive(url: str, n: int, rate: float) -> None:
-    async with aio.open_aio_loop(), open_redis_broker(url, prefix=PREFIX) as broker:
+    async with aio.open_aio_loop(), open_redis(url, prefix=PREFIX) as redis:
+        broker = redis.broker
         for cid in CHANNELS:
             await broker.subscribe(cid)
         events = broker.events().__aiter__()

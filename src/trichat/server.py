@@ -1,5 +1,6 @@
-"""The composition root: pick the store and broker from settings, wire the hub,
-the service, the REST app and the front door, serve, and shut down gracefully."""
+"""The composition root: pick the store, the broker, the presence and the rate
+limiter from settings, wire the hub, the service, the REST app and the front door,
+serve, and shut down gracefully."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from hypercorn.config import Config as HypercornConfig
 
 from trichat import aio
 from trichat.auth import make_verifier
-from trichat.broker.base import Broker
-from trichat.broker.memory import MemoryBroker
+from trichat.broker.base import Broker, Presence, RateLimiter
+from trichat.broker.memory import MemoryBroker, MemoryLimiter, MemoryPresence
 from trichat.config import Settings
 from trichat.errors import Conflict, StoreUnavailable
 from trichat.frontdoor import FrontDoor
@@ -74,17 +75,18 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
 
 
 @asynccontextmanager
-async def open_broker(settings: Settings) -> AsyncIterator[Broker]:
-    """Redis when REDIS_URL is set (needs the asyncio loop open), else in-process."""
+async def open_broker(settings: Settings) -> AsyncIterator[tuple[Broker, Presence, RateLimiter]]:
+    """The broker, presence and rate limiter: all three on Redis when REDIS_URL is
+    set (needs the asyncio loop open), else all three in-process."""
     if settings.redis_url:
-        from trichat.broker.redis import open_redis_broker
+        from trichat.broker.redis import open_redis
 
-        async with open_redis_broker(settings.redis_url) as broker:
-            if not broker.healthy:
+        async with open_redis(settings.redis_url) as redis:
+            if not redis.broker.healthy:
                 log.warning("redis is not reachable yet; serving alone until it is")
-            yield broker
+            yield redis.broker, redis.presence, redis.limits
         return
-    yield MemoryBroker()
+    yield MemoryBroker(), MemoryPresence(), MemoryLimiter()
 
 
 async def ensure_default_channel(store: Store) -> str:
@@ -131,13 +133,13 @@ async def serve(
     async with (
         aio.open_aio_loop() if needs_aio else nullcontext(),
         open_store(settings) as store,
-        open_broker(settings) as broker,
+        open_broker(settings) as (broker, presence, limits),
     ):
         store.observe_batch = metrics.store_batch.observe
         await _claim(store, broker)
         general_id = await ensure_default_channel(store)
         hub = Hub(store, broker, metrics)
-        service = ChatService(settings, store, broker, metrics)
+        service = ChatService(settings, store, broker, presence, limits, metrics)
         sessions = Sessions(settings, metrics)
         app = create_app()
         app.config["BODY_TIMEOUT"] = settings.handshake_timeout  # a trickled body: 408
@@ -152,6 +154,7 @@ async def serve(
         async with trio.open_nursery() as root:
             root.start_soon(_monitor, store, broker, hub, sessions, metrics)
             root.start_soon(sessions.keepalive.run)
+            root.start_soon(service.announce_departures)
             await root.start(hub.run)
             await root.start(gate.run)
             async with trio.open_nursery() as connections:

@@ -1,5 +1,5 @@
-"""One suite, run against every Broker implementation (in-process and Redis), as
-one instance sees it."""
+"""The `Broker` contract, run against every implementation (in-process and Redis),
+as one instance sees it."""
 
 from __future__ import annotations
 
@@ -9,23 +9,14 @@ from contextlib import aclosing
 import pytest
 import trio
 
-from tests.helpers.redis import RedisServer
-from trichat import aio
-from trichat.broker.base import MESSAGE, TYPING, Broker, Event
-from trichat.broker.memory import MemoryBroker
-from trichat.broker.redis import open_redis_broker
-from trichat.models import PresenceEntry
+from tests.component.backends import KINDS, open_backends
+from trichat.broker.base import CLOSED, DELETED, KICK, MESSAGE, PRESENCE, TYPING, Broker, Event
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=KINDS)
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
-    if request.param == "memory":
-        yield MemoryBroker()
-        return
-    redis: RedisServer = request.getfixturevalue("redis_server")
-    async with aio.open_aio_loop(), open_redis_broker(redis.url) as b:
-        assert b.healthy
-        yield b
+    async with open_backends(request) as (broker, _, _):
+        yield broker
 
 
 async def next_event(events: AsyncIterator[Event]) -> Event:
@@ -54,26 +45,31 @@ async def _publish_and_read(broker: Broker, events: AsyncIterator[Event]) -> Non
     assert (typing.kind, typing.payload, typing.user_id) == (TYPING, b"t", "u1")
 
 
-async def test_presence_counts_users_not_connections(broker: Broker) -> None:
-    alice = PresenceEntry("alice", "Alice", 1000)
-    assert await broker.presence_join("c1", alice, "conn-1") is True
-    assert await broker.presence_join("c1", alice, "conn-2") is False  # second tab
-    assert await broker.presence_join("c1", PresenceEntry("bob", "Bob", 1001), "conn-3")
-    assert await broker.presence_join("c2", alice, "conn-1") is True
-    present = sorted(await broker.presence("c1"), key=lambda p: p.user_id)
-    assert [(p.user_id, p.username) for p in present] == [("alice", "Alice"), ("bob", "Bob")]
-    assert await broker.presence_counts() == {"c1": 2, "c2": 1}
-    assert await broker.presence_leave("c1", "alice", "conn-1") is False  # conn-2 remains
-    assert await broker.presence_leave("c1", "alice", "conn-2") is True
-    assert await broker.presence_leave("c1", "alice", "conn-2") is False  # already gone
-    assert [p.user_id for p in await broker.presence("c1")] == ["bob"]
-    assert await broker.presence_leave("c1", "bob", "conn-3") is True
-    assert await broker.presence("c1") == []
-    assert await broker.presence_counts() == {"c2": 1}
+async def test_every_kind_of_event_arrives_whole(broker: Broker) -> None:
+    sent = [
+        Event(MESSAGE, "c1", 7, b'{"a":"\\n"}\n', stamp=1_700_000_000_000),
+        Event(DELETED, "c1", payload=b'{"seq":7}'),
+        Event(PRESENCE, "c2", payload=b'{"presence_type":"left"}', user_id="bob"),
+        Event(KICK, "c1", user_id="bob", payload=b"banned"),
+        Event(CLOSED, "c2"),
+    ]
+    for channel_id in ("c1", "c2"):
+        await broker.subscribe(channel_id)
+    async with aclosing(broker.events()) as events:
+        for event in sent:
+            await broker.publish(event)
+        got = [await next_event(events) for _ in sent]
+    assert sorted(got, key=repr) == sorted(sent, key=repr)  # no order across channels
 
 
-async def test_rate_limit_is_a_token_bucket(broker: Broker) -> None:
-    assert [await broker.rate_limit("k", 3, 60.0) for _ in range(3)] == [0.0, 0.0, 0.0]
-    wait = await broker.rate_limit("k", 3, 60.0)
-    assert 19.0 < wait <= 20.0  # one token every 20 s
-    assert await broker.rate_limit("other", 3, 60.0) == 0.0  # buckets are per key
+async def test_subscriptions_are_counted(broker: Broker) -> None:
+    """Two supervisors of one channel (a reopened one, say): the first to leave
+    must not take the other's events away."""
+    await broker.subscribe("c1")
+    await broker.subscribe("c1")
+    await broker.unsubscribe("c1")
+    async with aclosing(broker.events()) as events:
+        await broker.publish(Event(MESSAGE, "c1", 1, b"{}"))
+        assert (await next_event(events)).seq == 1
+    await broker.unsubscribe("c1")
+    assert broker.healthy

@@ -9,19 +9,18 @@ from contextlib import AsyncExitStack, aclosing
 import pytest
 import trio
 
+from tests.component.backends import FAST, kill_an_instance_with_bob
 from tests.helpers.redis import RedisServer
 from trichat import aio
-from trichat.broker.base import MESSAGE, PRESENCE, RESYNC, Event
-from trichat.broker.redis import RedisBroker, open_redis_broker
+from trichat.broker.base import MESSAGE, RESYNC, Departure, Event
+from trichat.broker.redis import RedisBackends, open_redis
 from trichat.models import PresenceEntry
 
-FAST = {"presence_ttl": 1.0, "heartbeat_every": 0.25}
 
-
-async def healthy(brokers: list[RedisBroker], up: bool = True) -> None:
+async def healthy(instances: list[RedisBackends], up: bool = True) -> None:
     with trio.fail_after(10):
-        for broker in brokers:
-            await broker.wait_healthy(up)
+        for redis in instances:
+            await redis.broker.wait_healthy(up)
 
 
 async def next_event(events: AsyncIterator[Event], within: float = 5.0) -> Event:
@@ -30,17 +29,18 @@ async def next_event(events: AsyncIterator[Event], within: float = 5.0) -> Event
 
 
 @pytest.fixture
-async def cluster(redis_server: RedisServer) -> AsyncIterator[list[RedisBroker]]:
+async def cluster(redis_server: RedisServer) -> AsyncIterator[list[RedisBackends]]:
     async with aio.open_aio_loop(), AsyncExitStack() as stack:
-        brokers = [
-            await stack.enter_async_context(open_redis_broker(redis_server.url, **FAST))
-            for _ in range(3)
+        instances = [
+            await stack.enter_async_context(open_redis(redis_server.url, **FAST)) for _ in range(3)
         ]
-        yield brokers
+        yield instances
 
 
-async def test_events_fan_out_to_subscribed_instances_only(cluster: list[RedisBroker]) -> None:
-    a, b, c = cluster
+async def test_events_fan_out_to_subscribed_instances_only(
+    cluster: list[RedisBackends],
+) -> None:
+    a, b, c = (redis.broker for redis in cluster)
     await b.subscribe("room")
     await c.subscribe("elsewhere")
     async with aclosing(b.events()) as b_events, aclosing(c.events()) as c_events:
@@ -57,53 +57,49 @@ async def test_events_fan_out_to_subscribed_instances_only(cluster: list[RedisBr
         assert (await next_event(b_events)).channel_id == "marker"  # seq 2 was not sent
 
 
-async def test_presence_and_rate_limits_are_cluster_wide(cluster: list[RedisBroker]) -> None:
-    a, b, c = cluster
+async def test_presence_and_rate_limits_are_cluster_wide(cluster: list[RedisBackends]) -> None:
+    a, b, c = (redis.presence for redis in cluster)
     alice = PresenceEntry("alice", "Alice", 1)
-    assert await a.presence_join("room", alice, "a-1") is True
-    assert await b.presence_join("room", alice, "b-1") is False  # online already via a
-    assert [p.user_id for p in await c.presence("room")] == ["alice"]
-    assert await c.presence_counts() == {"room": 1}
-    assert await a.presence_leave("room", "alice", "a-1") is False  # still on b
-    assert await b.presence_leave("room", "alice", "b-1") is True
-    assert await c.presence("room") == []
-    waits = [await broker.rate_limit("msg:alice", 2, 60.0) for broker in (a, b, c)]
+    assert await a.join("room", alice, "a-1") is True
+    assert await b.join("room", alice, "b-1") is False  # online already via a
+    assert [p.user_id for p in await c.online("room")] == ["alice"]
+    assert await c.counts() == {"room": 1}
+    assert await a.leave("room", "alice", "a-1") is False  # still on b
+    assert await b.leave("room", "alice", "b-1") is True
+    assert await c.online("room") == []
+    waits = [await redis.limits.spend("msg:alice", 2, 60.0) for redis in cluster]
     assert waits[:2] == [0.0, 0.0] and 29.0 < waits[2] <= 30.0
 
 
-async def test_a_killed_instance_users_are_reaped_and_announced(redis_server: RedisServer) -> None:
-    async with aio.open_aio_loop(), open_redis_broker(redis_server.url, **FAST) as survivor:
-        await survivor.subscribe("room")
-        async with aclosing(survivor.events()) as events:
-            doomed = RedisBroker(redis_server.url, **FAST)
-            async with trio.open_nursery() as nursery:
-                await nursery.start(doomed.run)
-                await doomed.presence_join("room", PresenceEntry("bob", "Bob", 1), "d-1")
-                assert [p.user_id for p in await survivor.presence("room")] == ["bob"]
-                nursery.cancel_scope.cancel()  # killed: no leave, no more heartbeats
-            await aio.run(doomed._client.aclose)
-            event = await next_event(events, within=5.0)
-            assert (event.kind, event.channel_id, event.user_id) == (PRESENCE, "room", "bob")
-            assert b'"presence_type":"left"' in event.payload
-            assert await survivor.presence("room") == []
+async def test_a_killed_instance_users_are_reaped_and_reported(
+    redis_server: RedisServer,
+) -> None:
+    async with aio.open_aio_loop(), open_redis(redis_server.url, **FAST) as survivor:
+        departures = survivor.presence.departures()
+        await kill_an_instance_with_bob(redis_server, survivor)
+        with trio.fail_after(5):
+            gone = await anext(departures)
+        assert gone == Departure("room", "bob", "Bob")
+        assert await survivor.presence.online("room") == []
 
 
 async def test_redis_restart_degrades_then_heals(
-    redis_server: RedisServer, cluster: list[RedisBroker]
+    redis_server: RedisServer, cluster: list[RedisBackends]
 ) -> None:
-    a, b, _ = cluster
+    a, b = cluster[0].broker, cluster[1].broker
     await b.subscribe("room")
-    await b.presence_join("room", PresenceEntry("bob", "Bob", 1), "b-1")
+    await cluster[1].presence.join("room", PresenceEntry("bob", "Bob", 1), "b-1")
     async with aclosing(a.events()) as a_events, aclosing(b.events()) as b_events:
         redis_server.stop()
-        await healthy([a, b], up=False)
+        await healthy(cluster[:2], up=False)
         # each instance keeps serving its own members
         await b.publish(Event(MESSAGE, "room", 1, b"{}"))
         assert (await next_event(b_events)).seq == 1
-        assert [p.user_id for p in await b.presence("room")] == ["bob"]
-        assert await b.rate_limit("k", 1, 60.0) == 0.0  # local buckets meanwhile
+        assert [p.user_id for p in await cluster[1].presence.online("room")] == ["bob"]
+        assert await cluster[1].presence.counts() == {"room": 1}
+        assert await cluster[1].limits.spend("k", 1, 60.0) == 0.0  # local buckets meanwhile
         redis_server.start()
-        await healthy([a, b])
+        await healthy(cluster[:2])
         resync = await next_event(a_events)  # what was published meanwhile is lost:
         assert (resync.kind, resync.channel_id) == (RESYNC, "")  # the store fills it
         assert (await next_event(b_events)).kind == RESYNC
@@ -112,21 +108,21 @@ async def test_redis_restart_degrades_then_heals(
         assert (got.channel_id, got.seq) == ("room", 2)
         # the heartbeat puts bob back into the emptied Redis
         with trio.fail_after(5):
-            await b.wait_heartbeat()
-        assert [p.user_id for p in await a.presence("room")] == ["bob"]
+            await cluster[1].presence.wait_heartbeat()
+        assert [p.user_id for p in await cluster[0].presence.online("room")] == ["bob"]
 
 
 async def test_starts_without_redis_and_connects_when_it_comes(
     redis_server: RedisServer,
 ) -> None:
     redis_server.stop()
-    async with aio.open_aio_loop(), open_redis_broker(redis_server.url, **FAST) as broker:
-        assert not broker.healthy
-        assert await broker.rate_limit("k", 1, 60.0) == 0.0
+    async with aio.open_aio_loop(), open_redis(redis_server.url, **FAST) as redis:
+        assert not redis.broker.healthy
+        assert await redis.limits.spend("k", 1, 60.0) == 0.0
         redis_server.start()
-        await healthy([broker])
-        assert await broker.rate_limit("k", 1, 60.0) == 0.0  # Redis' bucket is fresh
-        assert await broker.rate_limit("k", 1, 60.0) > 0.0
+        await healthy([redis])
+        assert await redis.limits.spend("k", 1, 60.0) == 0.0  # Redis' bucket is fresh
+        assert await redis.limits.spend("k", 1, 60.0) > 0.0
 
 
 async def test_more_concurrent_commands_than_pool_connections_wait_their_turn(
@@ -134,17 +130,17 @@ async def test_more_concurrent_commands_than_pool_connections_wait_their_turn(
 ) -> None:
     """A thousand clients leaving at once must not mark Redis down (a plain pool
     raised "Too many connections" past 64)."""
-    from trichat.broker.redis import MAX_CONNECTIONS
+    from trichat.broker.redis_link import MAX_CONNECTIONS
 
-    async with aio.open_aio_loop(), open_redis_broker(redis_server.url, **FAST) as broker:
-        await healthy([broker])
+    async with aio.open_aio_loop(), open_redis(redis_server.url, **FAST) as redis:
+        await healthy([redis])
         waits: list[float] = []
 
         async def take(i: int) -> None:
-            waits.append(await broker.rate_limit(f"user{i}", 5, 60.0))
+            waits.append(await redis.limits.spend(f"user{i}", 5, 60.0))
 
         async with trio.open_nursery() as nursery:
             for i in range(MAX_CONNECTIONS * 4):
                 nursery.start_soon(take, i)
         assert waits == [0.0] * (MAX_CONNECTIONS * 4)
-        assert broker.healthy
+        assert redis.broker.healthy

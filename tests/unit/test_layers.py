@@ -58,7 +58,7 @@ def test_lower_layers_do_not_import_higher_ones() -> None:
 def test_drivers_stay_in_their_modules() -> None:
     owners = {
         "trio_asyncio": {"aio.py"},
-        "redis": {"broker/redis.py", "broker/redis_presence.py"},
+        "redis": {"broker/redis_link.py"},  # the one client the Redis implementations share
         "asyncpg": {"store/postgres.py", "store/pg_migrate.py"},
         "sqlite3": {"store/sqlite.py"},
         "hypercorn": {"hyper.py", "server.py"},
@@ -79,6 +79,14 @@ def test_the_doors_reach_the_store_and_broker_only_through_the_service() -> None
         bad |= {
             node.attr
             for node in ast.walk(tree)
-            if isinstance(node, ast.Attribute) and node.attr in {"store", "broker"}
+            if isinstance(node, ast.Attribute)
+            and node.attr in {"store", "broker", "presence", "limits"}
         }
         assert not bad, f"{path.relative_to(SRC)} reaches {bad}"
+
+
+def test_frames_are_built_above_the_broker() -> None:
+    """Presence frames (a killed instance's users leaving, too) are the service's."""
+    for path in modules("broker/*.py"):
+        bad = {n for n in imports(path) if n.startswith("trichat.protocol.frames")}
+        assert not bad, f"{path.relative_to(SRC)} imports {bad}"

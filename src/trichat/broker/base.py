@@ -1,15 +1,25 @@
-"""The broker seam: fan-out between instances, cluster presence and rate limits.
+"""The three cluster seams, as centrifuge separates its Broker and PresenceManager:
+`Broker` (fan-out of events between instances), `Presence` (who is online in a
+channel) and `RateLimiter` (token buckets). Each has a memory implementation
+(`memory`, one instance) and a Redis one (`redis`, `redis_presence`, `redis_limits`,
+sharing one client, `redis_link`). None of them builds a frame: the service does.
 
 Guarantees every implementation gives:
 
-- `publish` hands an event to every instance subscribed to its channel, this one
-  included, at most once, in no promised order. Delivery is best effort: a lost
+- `Broker.publish` hands an event to every instance subscribed to its channel, this
+  one included, at most once, in no promised order. Delivery is best effort: a lost
   `message` event shows as a seq gap that supervisors fill from the store.
-- `events()` is consumed by exactly one bridge task per instance; it never blocks
-  the publisher on a slow consumer (overflow drops, the store heals).
-- Presence counts connections per (channel, user) across all instances: `join`
+- `Broker.events()` is consumed by exactly one bridge task per instance; it never
+  blocks the publisher on a slow consumer (overflow drops, the store heals).
+- `Presence` counts connections per (channel, user) across all instances: `join`
   returns True for a user's first connection in the channel, `leave` for the last.
-- `rate_limit` is one token bucket per key shared by all instances.
+  Users whose instance died without leaving are reported once, cluster-wide, by
+  `departures()`, for the service to announce.
+- `RateLimiter.spend` is one token bucket per key shared by all instances.
+
+A call that cannot be answered raises `BrokerUnavailable` (`errors`), and only for
+the backend's own failures (its driver's errors, the socket's, a missed deadline);
+the Redis implementations answer from this instance's state instead where they can.
 """
 
 from __future__ import annotations
@@ -63,6 +73,8 @@ async def drain(recv: trio.MemoryReceiveChannel[Event]) -> AsyncIterator[Event]:
 
 
 class Broker(Protocol):
+    """Fan-out of events between instances."""
+
     name: str
 
     @property
@@ -77,14 +89,38 @@ class Broker(Protocol):
 
     async def unsubscribe(self, channel_id: str) -> None: ...
 
-    async def presence_join(self, channel_id: str, entry: PresenceEntry, conn_key: str) -> bool: ...
 
-    async def presence_leave(self, channel_id: str, user_id: str, conn_key: str) -> bool: ...
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """A user whose instance stopped refreshing their presence in a channel."""
 
-    async def presence(self, channel_id: str) -> list[PresenceEntry]: ...
+    channel_id: str
+    user_id: str
+    username: str
 
-    async def presence_counts(self) -> dict[str, int]:
+
+class Presence(Protocol):
+    """Who is online in each channel, across the cluster."""
+
+    async def join(self, channel_id: str, entry: PresenceEntry, conn_key: str) -> bool:
+        """Add a connection; True when it is the user's first in the channel."""
+
+    async def leave(self, channel_id: str, user_id: str, conn_key: str) -> bool:
+        """Remove a connection; True when it was the user's last in the channel."""
+
+    async def online(self, channel_id: str) -> list[PresenceEntry]: ...
+
+    async def counts(self) -> dict[str, int]:
         """Users online per channel, across the cluster (channels with nobody left out)."""
 
-    async def rate_limit(self, key: str, capacity: int, period: float) -> float:
-        """Spend one token of the bucket `key`: 0.0 if allowed, else seconds to wait."""
+    def departures(self) -> AsyncIterator[Departure]:
+        """Users dropped for their instance's silence, each once across the cluster;
+        consumed by one task per instance (the service announces them as left)."""
+
+
+class RateLimiter(Protocol):
+    """Token buckets shared by every instance."""
+
+    async def spend(self, key: str, capacity: int, period: float) -> float:
+        """Spend one token of the bucket `key` (`capacity` tokens refilled over
+        `period` seconds): 0.0 if allowed, else seconds to wait."""

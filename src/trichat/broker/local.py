@@ -1,7 +1,7 @@
 """This instance's own presence and rate-limit state, in dicts.
 
-The memory broker is nothing more; the Redis broker keeps the same state as its
-heartbeat source and as the fallback while Redis is away.
+The memory presence and limiter are nothing more; the Redis ones keep the same
+state as their heartbeat source and as the fallback while Redis is away.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The in-process broker: one instance, no services. Events go through a bounded
-memory channel to this instance's bridge; presence and rate limits live in dicts."""
+"""The in-process implementations: one instance, no services. Events go through a
+bounded memory channel to this instance's bridge; presence and rate limits live in
+dicts (`local`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import trio
 
-from trichat.broker.base import Event, drain
+from trichat.broker.base import Departure, Event, drain
 from trichat.broker.local import LocalLimiter, LocalPresence
 from trichat.models import PresenceEntry
 
@@ -19,8 +20,6 @@ class MemoryBroker:
 
     def __init__(self, *, buffer: int = EVENT_BUFFER) -> None:
         self._send, self._recv = trio.open_memory_channel[Event](buffer)
-        self._presence = LocalPresence()
-        self._limiter = LocalLimiter()
         self.dropped = 0
 
     @property
@@ -42,17 +41,34 @@ class MemoryBroker:
     async def unsubscribe(self, channel_id: str) -> None:
         return None
 
-    async def presence_join(self, channel_id: str, entry: PresenceEntry, conn_key: str) -> bool:
-        return self._presence.join(channel_id, entry, conn_key)
 
-    async def presence_leave(self, channel_id: str, user_id: str, conn_key: str) -> bool:
-        return self._presence.leave(channel_id, user_id, conn_key)
+class MemoryPresence:
+    """Presence of the one instance there is: nobody's instance dies under them, so
+    there are never departures."""
 
-    async def presence(self, channel_id: str) -> list[PresenceEntry]:
-        return self._presence.entries(channel_id)
+    def __init__(self) -> None:
+        self._local = LocalPresence()
 
-    async def presence_counts(self) -> dict[str, int]:
-        return self._presence.counts()
+    async def join(self, channel_id: str, entry: PresenceEntry, conn_key: str) -> bool:
+        return self._local.join(channel_id, entry, conn_key)
 
-    async def rate_limit(self, key: str, capacity: int, period: float) -> float:
-        return self._limiter.take(key, capacity, period)
+    async def leave(self, channel_id: str, user_id: str, conn_key: str) -> bool:
+        return self._local.leave(channel_id, user_id, conn_key)
+
+    async def online(self, channel_id: str) -> list[PresenceEntry]:
+        return self._local.entries(channel_id)
+
+    async def counts(self) -> dict[str, int]:
+        return self._local.counts()
+
+    async def departures(self) -> AsyncIterator[Departure]:
+        await trio.sleep_forever()
+        yield  # type: ignore[misc]  # unreachable: makes this an async generator
+
+
+class MemoryLimiter:
+    def __init__(self) -> None:
+        self._local = LocalLimiter()
+
+    async def spend(self, key: str, capacity: int, period: float) -> float:
+        return self._local.take(key, capacity, period)

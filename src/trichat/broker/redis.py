@@ -1,7 +1,8 @@
-"""The Redis broker: fan-out between instances, cluster presence and rate limits.
+"""The Redis broker: fan-out of events between instances, and `open_redis`, which
+runs it with the Redis presence and rate limiter on one shared client
+(`redis_link`).
 
-redis-py's asyncio client runs under trio-asyncio (`trichat.aio`), and no
-delivery crosses that bridge on its own:
+No delivery crosses the trio/asyncio bridge on its own:
 
 - `publish` hands the event to this instance's own bridge at once (so local members
   never wait for Redis, and keep chatting while it is away) and queues it for the
@@ -11,61 +12,43 @@ delivery crosses that bridge on its own:
   `send_nowait` (full: dropped, and the supervisors heal the gap from the store).
 - Subscriptions follow the supervisors: `subscribe` waits for Redis to confirm, so
   a supervisor that reads the store's last seq afterwards misses nothing.
-- Presence and rate limits are atomic Lua scripts (`redis_lua`). This instance's
-  own presence is kept locally too: the heartbeat refreshes it every
-  `HEARTBEAT_EVERY` seconds with a TTL, so a killed instance's users drop out
-  within `PRESENCE_TTL` plus one heartbeat, and it is the fallback while Redis is
-  down, as the local token buckets are.
 
-Failure: any Redis error, and any command that has no answer within `COMMAND_WAIT`
-(a stalled Redis keeps its sockets open and answers nothing), marks the broker down
-(`healthy` False, `/health` says degraded), drops the PubSub connection and
-reconnects with backoff. Meanwhile every
-call falls back to local state and publishes reach only this instance. Once the
-subscriptions are back, the broker emits one `resync` event with no channel: every
-supervisor reads the store for what it missed.
+Failure: the PubSub connection failing, or any command failing or missing its
+deadline (`RedisLink.command`), marks Redis down (`healthy` False, `/health` says
+degraded), drops the PubSub connection and reconnects with backoff. Meanwhile
+publishes reach only this instance (and presence and rate limits answer from this
+instance's state). Once the subscriptions are back, the broker emits one `resync`
+event with no channel: every supervisor reads the store for what it missed.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 import trio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from trichat import aio
-from trichat.broker.base import KICK, PRESENCE, RESYNC, Event, drain
+from trichat.broker.base import KICK, RESYNC, Event, drain
+from trichat.broker.redis_limits import RedisLimiter
+from trichat.broker.redis_link import FAILURES, RedisLink
 from trichat.broker.redis_presence import RedisPresence
 from trichat.errors import BrokerUnavailable
-from trichat.models import PresenceEntry, now_ms
-from trichat.protocol.frames import encode_presence
 
 log = logging.getLogger("trichat.broker")
 
 EVENT_BUFFER = 65_536  # events waiting for this instance's bridge
 OUT_BUFFER = 65_536  # events waiting for the publisher
 PUBLISH_BATCH = 512
-HEARTBEAT_EVERY = 2.0
-MAX_CONNECTIONS = 64  # per instance; commands beyond wait for a free one
-PRESENCE_TTL = 6.0  # seconds a user stays present without a heartbeat
 CONFIRM_WAIT = 2.0  # seconds `subscribe` waits for Redis to confirm
 CONNECT_WAIT = 3.0  # seconds the broker waits for Redis at start before serving anyway
-# seconds one command may take before Redis counts as down: it answers in well under
-# a millisecond, and a sender's rate-limit check waits for it
-COMMAND_WAIT = 1.0
 # reconnect attempts: the last delay bounds how long after Redis is back this
 # instance may still be serving alone
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 1.0
-# what a Redis command can fail with: the driver's errors, the socket's, our deadline
-FAILURES = (RedisError, OSError, trio.TooSlowError)
 
 
 def encode_event(origin: bytes, event: Event) -> bytes:
@@ -87,80 +70,33 @@ def decode_event(channel_id: str, data: bytes) -> tuple[bytes, Event]:
 class RedisBroker:
     name = "redis"
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        prefix: str = "trichat:",
-        presence_ttl: float = PRESENCE_TTL,
-        heartbeat_every: float = HEARTBEAT_EVERY,
-    ) -> None:
-        # a blocking pool: more concurrent commands than connections wait for one
-        # (a plain pool raises "Too many connections", which would mark Redis down
-        # when, say, a thousand clients leave at once)
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            decode_responses=False,
-            socket_connect_timeout=COMMAND_WAIT,
-            socket_timeout=COMMAND_WAIT,
-            retry=Retry(NoBackoff(), 0),  # reconnecting is ours: see _listen
-            max_connections=MAX_CONNECTIONS,
-            timeout=COMMAND_WAIT,  # waiting for a free pooled connection
-        )
-        self._client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
-        self.prefix = prefix
-        self._heartbeat_every = heartbeat_every
-        self._ev_prefix = f"{prefix}ev:"
-        self._control = f"{prefix}control"
-        self.origin = secrets.token_hex(8).encode()  # not INSTANCE_ID: that may repeat
+    def __init__(self, link: RedisLink) -> None:
+        self._link = link
+        link.on_down = self._reconnect
+        self._ev_prefix = f"{link.prefix}ev:"
+        self._control = f"{link.prefix}control"
+        self.origin = link.origin
         self._send, self._recv = trio.open_memory_channel[Event](EVENT_BUFFER)
         self._out_send, self._out_recv = trio.open_memory_channel[Event](OUT_BUFFER)
-        self._state = RedisPresence(
-            self._client,
-            self._command,
-            lambda: self._up,
-            prefix=prefix,
-            origin=self.origin,
-            ttl_ms=int(presence_ttl * 1000),
-        )
         self._refs: dict[str, int] = {}  # channel → supervisors wanting it
         self._subscribed: set[str] = set()  # sent on the current PubSub connection
         self._confirmed: dict[str, trio.Event] = {}
         self._changed = trio.Event()  # wanted subscriptions changed
         self._pubsub: Any = None
         self._listen_scope: trio.CancelScope | None = None
-        self._up = False
         self._connects = 0
         self._first_attempt = trio.Event()
-        self._health_changed = trio.Event()
-        self._beat = trio.Event()
         self.dropped = 0
-
-    # ---- health --------------------------------------------------------------------
 
     @property
     def healthy(self) -> bool:
-        return self._up
+        return self._link.up
 
     async def wait_healthy(self, healthy: bool = True) -> None:
         """Return once Redis is reachable (or, with False, once it is not)."""
-        while self._up != healthy:
-            await self._health_changed.wait()
+        await self._link.wait_healthy(healthy)
 
-    async def wait_heartbeat(self) -> None:
-        """Return after the next heartbeat has refreshed this instance's presence."""
-        await self._beat.wait()
-
-    def _set_up(self, up: bool) -> None:
-        if up != self._up:
-            self._up = up
-            self._health_changed.set()
-            self._health_changed = trio.Event()
-
-    def _down(self, what: str, exc: BaseException) -> None:
-        if self._up:
-            log.warning("redis is down (%s: %r); serving this instance's members alone", what, exc)
-        self._set_up(False)
+    def _reconnect(self) -> None:
         if self._listen_scope is not None:
             self._listen_scope.cancel()  # reconnect, then resync what was missed
 
@@ -171,7 +107,7 @@ class RedisBroker:
             self._send.send_nowait(event)
         except trio.WouldBlock:
             self.dropped += 1
-        if self._up:
+        if self._link.up:
             try:
                 self._out_send.send_nowait(event)
             except trio.WouldBlock:
@@ -187,7 +123,7 @@ class RedisBroker:
             return
         confirmed = self._confirmed[channel_id] = trio.Event()
         self._changed.set()
-        if self._up:
+        if self._link.up:
             with trio.move_on_after(CONFIRM_WAIT):
                 await confirmed.wait()
 
@@ -200,43 +136,15 @@ class RedisBroker:
         self._confirmed.pop(channel_id, None)
         self._changed.set()
 
-    # ---- presence and rate limits (`RedisPresence`) -------------------------------
-
-    async def _command(self, what: str, fn: Any, *args: Any) -> Any:
-        """Run one asyncio call against Redis within `COMMAND_WAIT`. A failure or a
-        missed deadline marks Redis down and raises `BrokerUnavailable`."""
-        try:
-            with trio.fail_after(COMMAND_WAIT):
-                return await aio.run(fn, *args)
-        except FAILURES as exc:
-            self._down(what, exc)
-            raise BrokerUnavailable(f"redis {what}: {exc!r}") from exc
-
-    async def presence_join(self, channel_id: str, entry: PresenceEntry, conn_key: str) -> bool:
-        return await self._state.join(channel_id, entry, conn_key)
-
-    async def presence_leave(self, channel_id: str, user_id: str, conn_key: str) -> bool:
-        return await self._state.leave(channel_id, user_id, conn_key)
-
-    async def presence(self, channel_id: str) -> list[PresenceEntry]:
-        return await self._state.entries(channel_id)
-
-    async def presence_counts(self) -> dict[str, int]:
-        return await self._state.counts()
-
-    async def rate_limit(self, key: str, capacity: int, period: float) -> float:
-        return await self._state.rate_limit(key, capacity, period)
-
     # ---- tasks ---------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The listener, publisher, subscription and heartbeat tasks. Starts once the
+        """The listener, publisher and subscription tasks. Starts once the
         first connection attempt is over, up or not (Redis may come later)."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._listen)
             nursery.start_soon(self._publisher)
             nursery.start_soon(self._sync_subscriptions)
-            nursery.start_soon(self._heartbeat)
             with trio.move_on_after(CONNECT_WAIT):
                 await self._first_attempt.wait()
             task_status.started()
@@ -250,9 +158,9 @@ class RedisBroker:
                 try:
                     await aio.run(self._read_pubsub)
                 except FAILURES as exc:
-                    self._down("pub/sub", exc)
+                    self._link.down("pub/sub", exc)
             self._listen_scope = None
-            self._set_up(False)
+            self._link.set_up(False)
             self._first_attempt.set()
             if self._connects != connects:  # it was up: start the backoff over
                 backoff = BACKOFF_FIRST
@@ -261,7 +169,7 @@ class RedisBroker:
 
     async def _read_pubsub(self) -> None:
         """(asyncio) Subscribe to every wanted channel, then push what arrives."""
-        pubsub = self._client.pubsub()
+        pubsub = self._link.client.pubsub()
         try:
             self._subscribed = set(self._refs)
             await pubsub.subscribe(self._control, *(self._ev_prefix + c for c in self._subscribed))
@@ -293,7 +201,7 @@ class RedisBroker:
                     confirmed.set()
 
     def _connected(self) -> None:
-        self._set_up(True)
+        self._link.set_up(True)
         if self._connects:
             log.info("redis is back: resyncing every channel from the store")
             try:
@@ -315,7 +223,7 @@ class RedisBroker:
             add, drop = wanted - self._subscribed, self._subscribed - wanted
             self._subscribed = wanted
             try:
-                await self._command("subscribe", self._apply, pubsub, add, drop)
+                await self._link.command("subscribe", self._apply, pubsub, add, drop)
             except BrokerUnavailable:
                 continue  # the next connection subscribes to everything wanted
             except AttributeError:
@@ -339,54 +247,50 @@ class RedisBroker:
                     batch.append(self._out_recv.receive_nowait())
                 except trio.WouldBlock:
                     break
-            if not self._up:
+            if not self._link.up:
                 self.dropped += len(batch)
                 continue
             items = [(self._ev_prefix + e.channel_id, encode_event(self.origin, e)) for e in batch]
             try:
-                await self._command("publish", self._publish_batch, items)
+                await self._link.command("publish", self._publish_batch, items)
             except BrokerUnavailable:
                 self.dropped += len(batch)  # other instances heal the gaps from the store
 
     async def _publish_batch(self, items: list[tuple[str, bytes]]) -> None:
-        async with self._client.pipeline(transaction=False) as pipe:
+        async with self._link.client.pipeline(transaction=False) as pipe:
             for channel, data in items:
                 pipe.publish(channel, data)
             await pipe.execute()
 
-    async def _heartbeat(self) -> None:
-        """Refresh this instance's presence; announce users whose instance died."""
-        while True:
-            await trio.sleep(self._heartbeat_every)
-            if not self._up:
-                continue
-            now = now_ms()
-            try:
-                reaped = await self._state.heartbeat(now)
-            except BrokerUnavailable:
-                continue
-            self._beat.set()
-            self._beat = trio.Event()
-            for channel_id, user_id, username in reaped:
-                payload = encode_presence(channel_id, user_id, username, "left", now)
-                await self.publish(Event(PRESENCE, channel_id, payload=payload, user_id=user_id))
 
-    async def close(self) -> None:
-        """Take this instance's users out of presence, then close the client."""
-        if self._up:
-            await self._state.leave_all()
-        await aio.run(self._client.aclose)
+@dataclass(frozen=True)
+class RedisBackends:
+    """The three Redis implementations on one client, as `open_redis` runs them."""
+
+    link: RedisLink
+    broker: RedisBroker
+    presence: RedisPresence
+    limits: RedisLimiter
 
 
 @asynccontextmanager
-async def open_redis_broker(url: str, **options: Any) -> AsyncIterator[RedisBroker]:
-    """A running Redis broker (needs the asyncio loop: `aio.open_aio_loop`)."""
-    broker = RedisBroker(url, **options)
+async def open_redis(
+    url: str, *, prefix: str = "trichat:", **presence: float
+) -> AsyncIterator[RedisBackends]:
+    """The running Redis broker, presence and rate limiter (needs the asyncio loop:
+    `aio.open_aio_loop`); `presence` passes `presence_ttl` and `heartbeat_every`.
+    On the way out this instance's users leave presence, then the client closes."""
+    link = RedisLink(url, prefix=prefix)
+    broker, limits = RedisBroker(link), RedisLimiter(link)
+    redis = RedisBackends(link, broker, RedisPresence(link, **presence), limits)
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(broker.run)
-            yield broker
+            await nursery.start(redis.broker.run)
+            nursery.start_soon(redis.presence.run)
+            yield redis
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(3):
-            await broker.close()
+            if link.up:
+                await redis.presence.leave_all()
+            await link.close()

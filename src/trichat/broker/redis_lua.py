@@ -1,4 +1,5 @@
-"""The Redis broker's Lua scripts: each one atomic, so instances never race.
+"""The Lua scripts of the Redis presence and rate limiter: each one atomic, so
+instances never race.
 
 Keys under the configured prefix P (default `trichat:`):
 

@@ -36,7 +36,7 @@ class ChannelOps(Core):
         if ban is not None:
             raise ClientError(FORBIDDEN, "you are banned from this channel", channel_id=channel_id)
         if channel.max_participants is not None:
-            present = await self.broker.presence(channel_id)
+            present = await self._cluster_call(self.presence.online(channel_id))
             if len(present) >= channel.max_participants and all(
                 p.user_id != who.user_id for p in present
             ):
@@ -57,7 +57,8 @@ class ChannelOps(Core):
         self, who: Principal, channel_id: str, changes: dict[str, object]
     ) -> Channel:
         channel = await self.managed_channel(who, channel_id)
-        wait = await self.broker.rate_limit(f"patch:{who.user_id}", PATCH_PER_MINUTE, 60.0)
+        spend = self.limits.spend(f"patch:{who.user_id}", PATCH_PER_MINUTE, 60.0)
+        wait = await self._cluster_call(spend)
         if wait > 0:
             raise ClientError(
                 RATE_LIMITED,
@@ -130,7 +131,8 @@ class ChannelOps(Core):
     ) -> Channel:
         """A new channel created by `who` (at most CREATE_PER_MINUTE a minute);
         `Conflict` when the name is taken."""
-        wait = await self.broker.rate_limit(f"create:{who.user_id}", CREATE_PER_MINUTE, 60.0)
+        spend = self.limits.spend(f"create:{who.user_id}", CREATE_PER_MINUTE, 60.0)
+        wait = await self._cluster_call(spend)
         if wait > 0:
             raise ClientError(
                 RATE_LIMITED, f"at most {CREATE_PER_MINUTE} channels a minute", retry_after=wait
@@ -158,12 +160,12 @@ class ChannelOps(Core):
             offset=offset,
         )
         channels, total = await self._store_call(listed)
-        counts = await self.broker.presence_counts()
+        counts = await self._cluster_call(self.presence.counts())
         return [(c, counts.get(c.id, 0)) for c in channels], total
 
     async def online(self, channel_id: str) -> int:
         """Users online in the channel across the cluster."""
-        return len(await self.broker.presence(channel_id))
+        return len(await self._cluster_call(self.presence.online(channel_id)))
 
     async def moderation_log(self, who: Principal, channel_id: str) -> list[dict[str, object]]:
         await self.managed_channel(who, channel_id)

@@ -1,6 +1,6 @@
-"""What every chat operation stands on: the collaborators, the store's refusals
-made `unavailable` in one place, who may see and who may manage a channel, the
-moderation log, and publishing.
+"""What every chat operation stands on: the collaborators, the store's and the
+broker's refusals made `unavailable` in one place each, who may see and who may
+manage a channel, the moderation log, and publishing.
 
 `Core` holds no state of its own beyond its collaborators; the operations live in
 the modules beside it, one per resource, and `ChatService` combines them.
@@ -17,9 +17,16 @@ from typing import TypeVar
 
 import trio
 
-from trichat.broker.base import Broker, Event
+from trichat.broker.base import Broker, Event, Presence, RateLimiter
 from trichat.config import Settings
-from trichat.errors import FORBIDDEN, NOT_FOUND, UNAVAILABLE, ClientError, StoreUnavailable
+from trichat.errors import (
+    FORBIDDEN,
+    NOT_FOUND,
+    UNAVAILABLE,
+    BrokerUnavailable,
+    ClientError,
+    StoreUnavailable,
+)
 from trichat.metrics import Metrics
 from trichat.models import PRIVATE, Channel, Principal, now_ms
 from trichat.protocol.values import canonical_uuid
@@ -42,7 +49,9 @@ def new_message_id() -> str:
 class Core:
     settings: Settings
     store: Store
-    broker: Broker
+    broker: Broker  # events between instances
+    presence: Presence  # who is online, cluster-wide
+    limits: RateLimiter  # token buckets, cluster-wide
     metrics: Metrics
     clock: Callable[[], int] = field(default=now_ms)  # epoch ms; tests move it for bans
 
@@ -52,6 +61,15 @@ class Core:
         except StoreUnavailable as exc:
             log.warning("store call refused: %s", exc)
             raise ClientError(UNAVAILABLE, "the store is unavailable; try again") from exc
+
+    async def _cluster_call(self, coro: Awaitable[T]) -> T:
+        """A presence or rate-limit call. The Redis ones answer from this instance's
+        state while Redis is away; one that cannot answer at all is `unavailable`."""
+        try:
+            return await coro
+        except BrokerUnavailable as exc:
+            log.warning("broker call refused: %s", exc)
+            raise ClientError(UNAVAILABLE, "the broker is unavailable; try again") from exc
 
     async def channel(self, channel_id: str) -> Channel | None:
         canonical = canonical_uuid(channel_id)
@@ -91,8 +109,8 @@ class Core:
         """Best effort: a lost message event is a seq gap that supervisors heal."""
         try:
             await self.broker.publish(event)
-        except Exception:
-            log.warning("publish to the broker failed", exc_info=True)
+        except BrokerUnavailable as exc:
+            log.warning("publish to the broker failed: %s", exc)
 
     async def _log(
         self, channel_id: str, who: Principal, action: str, target: str, detail: str

@@ -36,9 +36,8 @@ class MessageOps(ChannelOps):
         durable; a repeated message_id returns the first message, publishes nothing."""
         ids = {"channel_id": channel_id, "message_id": message_id}
         check_content(content, self.settings.max_content_chars, **ids)
-        wait = await self.broker.rate_limit(
-            f"msg:{who.user_id}", self.settings.rate_limit_per_minute, 60.0
-        )
+        spend = self.limits.spend(f"msg:{who.user_id}", self.settings.rate_limit_per_minute, 60.0)
+        wait = await self._cluster_call(spend)
         if wait > 0:
             self.metrics.rate_limit_hits.inc()
             raise ClientError(
@@ -102,9 +101,8 @@ class MessageOps(ChannelOps):
         return msg  # type: ignore[no-any-return]
 
     async def typing(self, who: Principal, channel_id: str) -> None:
-        wait = await self.broker.rate_limit(
-            f"typing:{channel_id}:{who.user_id}", 1, TYPING_INTERVAL
-        )
+        spend = self.limits.spend(f"typing:{channel_id}:{who.user_id}", 1, TYPING_INTERVAL)
+        wait = await self._cluster_call(spend)
         if wait == 0:
             payload = encode_typing(channel_id, who.user_id, who.username)
             await self.publish(Event(TYPING, channel_id, payload=payload, user_id=who.user_id))
