@@ -31,6 +31,7 @@ import time
 import trio
 
 from trichat.broker.base import RESYNC, Broker, Event
+from trichat.errors import UNAVAILABLE, ClientError, StoreUnavailable
 from trichat.metrics import Metrics
 from trichat.models import now_ms
 from trichat.protocol.channel import GAP_HOLD, LINGER, ChannelState, Deliver, Fill, Member, Remove
@@ -219,6 +220,9 @@ class Hub:
         await sup.ready.wait()
         if sup.failed is not None:
             sup.release()
+            if isinstance(sup.failed, StoreUnavailable):
+                message = "the store is unavailable; try again"
+                raise ClientError(UNAVAILABLE, message, channel_id=channel_id) from sup.failed
             raise sup.failed
         return sup
 

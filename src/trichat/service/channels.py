@@ -25,16 +25,7 @@ MODERATION_PAGE = 200  # newest entries of the moderation log
 class ChannelOps(Core):
     async def check_join(self, who: Principal, channel_id: str) -> Channel:
         """May `who` join now? not_found / forbidden (banned, private) / channel_full."""
-        channel = await self.channel(channel_id)
-        if channel is None or not channel.is_active:
-            raise ClientError(NOT_FOUND, "no such channel", channel_id=channel_id)
-        if not await self.may_see(who, channel):
-            raise ClientError(
-                FORBIDDEN, "this channel is private: members only", channel_id=channel_id
-            )
-        ban = await self._store_call(self.store.get_ban(channel_id, who.user_id, self.clock()))
-        if ban is not None:
-            raise ClientError(FORBIDDEN, "you are banned from this channel", channel_id=channel_id)
+        channel = await self._admitted(who, channel_id, unseen=FORBIDDEN)
         if channel.max_participants is not None:
             present = await self._cluster_call(self.presence.online(channel_id))
             if len(present) >= channel.max_participants and all(
@@ -45,11 +36,24 @@ class ChannelOps(Core):
 
     async def check_post(self, who: Principal, channel_id: str) -> Channel:
         """May `who` post to the channel over REST? As for a join, except that a
-        private channel a stranger may not see stays `not_found`."""
+        private channel a stranger may not see stays `not_found`, and a full
+        channel takes posts (it limits who is in it, not who writes)."""
+        return await self._admitted(who, channel_id, unseen=NOT_FOUND)
+
+    async def _admitted(self, who: Principal, channel_id: str, *, unseen: str) -> Channel:
+        """The one rule set for taking part: the channel exists and is active, `who`
+        may see it (else `unseen`: forbidden to a joiner, not_found to a poster),
+        and `who` is not banned from it."""
         channel = await self.channel(channel_id)
-        if channel is None or not channel.is_active or not await self.may_see(who, channel):
+        if channel is None or not channel.is_active:
             raise ClientError(NOT_FOUND, "no such channel", channel_id=channel_id)
-        if await self._store_call(self.store.get_ban(channel_id, who.user_id, self.clock())):
+        if not await self.may_see(who, channel):
+            if unseen == NOT_FOUND:
+                raise ClientError(NOT_FOUND, "no such channel", channel_id=channel_id)
+            private = "this channel is private: members only"
+            raise ClientError(unseen, private, channel_id=channel_id)
+        ban = await self._store_call(self.store.get_ban(channel_id, who.user_id, self.clock()))
+        if ban is not None:
             raise ClientError(FORBIDDEN, "you are banned from this channel", channel_id=channel_id)
         return channel
 

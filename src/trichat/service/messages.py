@@ -127,4 +127,5 @@ class MessageOps(ChannelOps):
     ) -> list[Message]:
         """A joining member's catch-up: stored messages after or before a seq (deleted
         ones left out). The join has decided the member may read them."""
-        return await self.store.messages(channel_id, after=after, before=before, limit=limit)
+        page = self.store.messages(channel_id, after=after, before=before, limit=limit)
+        return await self._store_call(page)

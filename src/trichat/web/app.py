@@ -13,12 +13,13 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from trichat.auth import Verifier
-from trichat.errors import HTTP_STATUS, UNAVAILABLE, AuthError, ClientError, StoreUnavailable
+from trichat.errors import HTTP_STATUS, UNAVAILABLE, AuthError, ClientError
 from trichat.models import Principal
 
 log = logging.getLogger("trichat.web")
 
 MAX_BODY = 64 * 1024
+UNAVAILABLE_RETRY = 1.0  # seconds a 503 asks the caller to wait (Retry-After)
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -110,13 +111,10 @@ def create_app() -> QuartTrio:
     @app.errorhandler(ClientError)
     async def _client_error(err: ClientError) -> Response:
         status = HTTP_STATUS.get(err.code, 400)
-        return error_response(ApiError(status, err.message, err.code, err.retry_after))
-
-    @app.errorhandler(StoreUnavailable)
-    async def _store_down(err: StoreUnavailable) -> Response:
-        log.warning("%s %s refused: %s", request.method, request.path, err)
-        message = "the store is unavailable; retry"
-        return error_response(ApiError(503, message, UNAVAILABLE, retry_after=1.0))
+        retry = err.retry_after
+        if retry is None and err.code == UNAVAILABLE:
+            retry = UNAVAILABLE_RETRY  # the service said the store or cluster is away
+        return error_response(ApiError(status, err.message, err.code, retry))
 
     @app.errorhandler(HTTPException)
     async def _http_error(err: HTTPException) -> Response:
