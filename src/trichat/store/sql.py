@@ -14,6 +14,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from trichat.errors import Conflict
 from trichat.models import Ban, Channel, Message, PresenceEntry
@@ -140,7 +141,7 @@ class SqlStore(ABC):
     name: str
     sql: Statements
     duplicate: tuple[type[Exception], ...]  # a unique violation, as `_change*` raises it
-    _writer: Writer  # type: ignore[type-arg]
+    _writer: Writer[Any]
 
     @abstractmethod
     async def _one(self, sql: str, args: Sequence[object]) -> Row | None: ...
