@@ -1,11 +1,11 @@
-"""Group commit pacing (`store.base.batches`), on trio's mock clock."""
+"""Group commit pacing (`store.writer.batches`), on trio's mock clock."""
 
 from __future__ import annotations
 
 import trio
 import trio.testing
 
-from trichat.store.base import batches
+from trichat.store.writer import batches
 
 
 async def test_a_busy_writer_waits_to_fill_the_next_batch_and_a_lone_one_never_waits(

@@ -9,46 +9,22 @@ Guarantees every implementation gives:
   nothing and returns the first message with `duplicate=True`.
 - Reads return messages in ascending seq.
 - Driver failures surface as `StoreUnavailable`, never as driver exceptions.
+- Shutdown (leaving `open_*_store`) drains, then closes: every write already
+  handed to the store is answered (those queued for the writer are committed
+  first), and only then are the connections closed. A write the writer gets
+  after that starts is refused with `StoreUnavailable`.
+
+Both implementations are written over one SQL layer (`store/sql.py`: statements,
+paging, the shared methods; `store/rows.py`: tables and row mapping;
+`store/writer.py`: the group-commit writer).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import AsyncIterator, Callable
-from typing import Protocol, TypeVar
-
-import trio
+from collections.abc import Callable
+from typing import Protocol
 
 from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft, PresenceEntry
-
-T = TypeVar("T")
-
-# Group commit pacing: under load a writer starts at most one commit per
-# COMMIT_EVERY seconds, so the pause lets the next batch fill and one commit (one
-# fsync, one thread hand-off or bridge crossing) serves many writes. A writer that
-# is idle, or whose last batch held a single write (one client writing in turn:
-# a pause would only slow it), commits at once (docs/performance.md).
-COMMIT_EVERY = 0.002
-
-
-async def batches(
-    recv: trio.MemoryReceiveChannel[T], max_batch: int, every: float = COMMIT_EVERY
-) -> AsyncIterator[list[T]]:
-    """Everything queued on `recv` (up to `max_batch`), one batch at a time; after
-    a batch of several, the next starts no sooner than `every` seconds after it."""
-    started, pace = -math.inf, False
-    async for first in recv:
-        wait = started + every - trio.current_time()
-        if pace and wait > 0:
-            await trio.sleep(wait)
-        batch = [first]
-        while len(batch) < max_batch:
-            try:
-                batch.append(recv.receive_nowait())
-            except trio.WouldBlock:
-                break
-        started, pace = trio.current_time(), len(batch) > 1
-        yield batch
 
 
 class Store(Protocol):
@@ -58,7 +34,11 @@ class Store(Protocol):
 
     @property
     def pending_writes(self) -> int:
-        """Writes waiting for the store (a queue-depth gauge)."""
+        """Writes handed to the store and not answered yet (a queue-depth gauge):
+        those queued for the group-commit writer, those in the batch it is
+        committing, and (PostgreSQL, where only appends are group-committed) the
+        other writes running on the pool. Reads are never counted; nor is a write
+        still waiting for room in a full queue. 0 once every write is answered."""
 
     async def ping(self) -> None:
         """Raise `StoreUnavailable` when the store cannot answer."""

@@ -1,21 +1,23 @@
 """PostgreSQL store (asyncpg, through `trichat.aio`): the store for several instances.
 
 Each operation is one asyncio coroutine, so it crosses the trio/asyncio bridge once.
-Appends are group-committed: a writer task takes every append queued and stores
-them all in one transaction of two statements (one crossing, one commit): lock the
-batch's channel rows in id order (so two instances' batches cannot deadlock; the
-lock serialises appends per channel across instances), then `_APPEND_MANY` skips
-duplicates, raises each channel's last_seq by its count and inserts the messages
-numbered after it — the seq is assigned in the transaction that stores the message,
-so it is gap-free and total per channel. Driver and network errors become
-`StoreUnavailable`; a unique violation on a channel name becomes `Conflict`.
+Appends are group-committed (`writer.Writer`): the writer takes every append queued
+and stores them all in one transaction of two statements (one crossing, one commit):
+lock the batch's channel rows in id order (so two instances' batches cannot
+deadlock; the lock serialises appends per channel across instances), then
+`_APPEND_MANY` skips duplicates, raises each channel's last_seq by its count and
+inserts the messages numbered after it — the seq is assigned in the transaction that
+stores the message, so it is gap-free and total per channel. Other writes run at
+once on a pooled connection. The statements shared with SQLite are in `sql.py`.
+Driver and network errors become `StoreUnavailable`; a unique violation on a channel
+name becomes `Conflict`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, TypeVar
@@ -25,8 +27,10 @@ import trio
 
 from trichat import aio
 from trichat.errors import Conflict, StoreUnavailable
-from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft, PresenceEntry
-from trichat.store.base import batches
+from trichat.models import AppendResult, Message, MessageDraft
+from trichat.store.rows import MESSAGES, Row
+from trichat.store.sql import POSTGRES, SqlStore, Statements, no_channel
+from trichat.store.writer import Job, Writer, running
 
 T = TypeVar("T")
 MAX_BATCH = 256  # appends per transaction
@@ -38,49 +42,12 @@ MAX_BATCH = 256  # appends per transaction
 CALL_WAIT = 2.0
 # the advisory lock key every trichat instance on a database takes (`claim`)
 INSTANCE_LOCK = int.from_bytes(b"trichat1", "big")
-_CHANNEL_COLS = (
-    "id, name, description, channel_type, max_participants, is_active, created_by, "
-    "created_at, updated_at, last_seq"
-)
-_MESSAGE_COLS = (
-    "channel_id, seq, message_id, user_id, username, display_name, avatar_url, content, "
-    "kind, created_at, deleted_at"
-)
+_SQL = Statements(POSTGRES)
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
-def _channel(row: Any) -> Channel:
-    return Channel(
-        str(row["id"]),
-        row["name"],
-        row["description"],
-        row["channel_type"],
-        row["max_participants"],
-        row["is_active"],
-        row["created_by"],
-        row["created_at"],
-        row["updated_at"],
-        row["last_seq"],
-    )
-
-
-def _message(row: Any) -> Message:
-    return Message(
-        str(row["channel_id"]),
-        row["seq"],
-        row["message_id"],
-        row["user_id"],
-        row["username"],
-        row["display_name"],
-        row["avatar_url"],
-        row["content"],
-        row["kind"],
-        row["created_at"],
-        deleted=row["deleted_at"] is not None,
-    )
-
-
-class _Append:
-    __slots__ = ("done", "draft", "error", "result")
+class _Append(Job):
+    __slots__ = ("draft",)
 
     def __init__(self, draft: MessageDraft) -> None:
         self.draft = draft
@@ -115,7 +82,7 @@ WITH input AS (
     SELECT f.*, b.base + row_number() OVER (PARTITION BY f.channel_id ORDER BY f.ord) AS seq
     FROM fresh f JOIN bumped b ON b.id = f.channel_id
 ), inserted AS (
-    INSERT INTO messages ({_MESSAGE_COLS})
+    INSERT INTO messages ({MESSAGES.columns})
     SELECT channel_id, seq, message_id, user_id, username, display_name, avatar_url,
            content, kind, created_at, NULL FROM numbered
 )
@@ -175,35 +142,37 @@ async def _settle(
 ) -> AppendResult | Exception:
     if seq is not None:
         return AppendResult(draft.numbered(seq), duplicate=False)
-    row = await c.fetchrow(
-        f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = $1 "
-        "AND user_id = $2 AND message_id = $3",
-        draft.channel_id,
-        draft.user_id,
-        draft.message_id,
-    )
+    row = await c.fetchrow(_SQL.message_by_id, draft.channel_id, draft.user_id, draft.message_id)
     if row is None:
-        return LookupError(f"no channel {draft.channel_id}")
-    return AppendResult(_message(row), duplicate=True)
+        return LookupError(no_channel(draft.channel_id))
+    return AppendResult(MESSAGES.record(row), duplicate=True)
 
 
-class PostgresStore:
+def _changed(status: str) -> int:
+    """The row count of a command status ("DELETE 1", "INSERT 0 1")."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore(SqlStore):
     name = "postgres"
+    sql = _SQL
+    duplicate = (Conflict,)  # `_call` raises it for a unique violation
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._claim_conn: asyncpg.Connection | None = None  # holds the instance lock
-        self._pending = 0
+        self._writing = 0  # writes other than appends, running on the pool
         # a call missed its deadline: calls are refused at once (not each after
         # CALL_WAIT) until the prober's ping is answered again
         self._stalled = trio.Event()
         self._answering = True
-        self._appends_send, self._appends_recv = trio.open_memory_channel[_Append](4096)
-        self.observe_batch: Callable[[int], None] = lambda size: None
+        self._writer = Writer[_Append]("postgres", self._commit, MAX_BATCH)
 
     @property
     def pending_writes(self) -> int:
-        return self._pending
+        return self._writer.pending + self._writing
+
+    # ---- plumbing -------------------------------------------------------------
 
     async def _call(
         self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, probe: bool = False
@@ -222,7 +191,6 @@ class PostgresStore:
                     self._answering = False
                     raise
 
-        self._pending += 1
         try:
             return await aio.run(body)
         except asyncpg.UniqueViolationError as exc:
@@ -231,13 +199,44 @@ class PostgresStore:
             self._answering = False
             self._stalled.set()
             raise StoreUnavailable(f"postgres: no answer within {CALL_WAIT:g} s") from exc
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"postgres: {exc}") from exc
-        finally:
-            self._pending -= 1
 
-    async def ping(self) -> None:
-        await self._call(lambda c: c.fetchval("SELECT 1"))
+    async def _write(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """A write outside the writer, counted in `pending_writes`."""
+        self._writing += 1
+        try:
+            return await self._call(fn)
+        finally:
+            self._writing -= 1
+
+    async def _one(self, sql: str, args: Sequence[object]) -> Row | None:
+        return await self._call(lambda c: c.fetchrow(sql, *args))
+
+    async def _all(self, sql: str, args: Sequence[object]) -> list[Row]:
+        return await self._call(lambda c: c.fetch(sql, *args))
+
+    async def _change(self, sql: str, args: Sequence[object]) -> int:
+        return _changed(await self._write(lambda c: c.execute(sql, *args)))
+
+    async def _change_one(self, sql: str, args: Sequence[object]) -> Row | None:
+        return await self._write(lambda c: c.fetchrow(sql, *args))
+
+    async def _commit(self, batch: list[_Append]) -> None:
+        """Group commit: every append of the batch in one transaction, one bridge
+        crossing and one commit (one WAL flush)."""
+        drafts = [job.draft for job in batch]
+        try:
+            outcomes = await self._call(partial(_append_batch, drafts=drafts))
+        except (StoreUnavailable, Conflict) as exc:
+            for job in batch:
+                job.error = StoreUnavailable(str(exc))
+        else:
+            for job, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, AppendResult):
+                    job.result = outcome
+                else:
+                    job.error = outcome
 
     async def run_prober(self) -> None:
         """After a missed deadline, ping until PostgreSQL answers, then let calls
@@ -252,6 +251,19 @@ class PostgresStore:
             self._answering = True
             self._stalled = trio.Event()
 
+    async def _unclaim(self) -> None:
+        """(asyncio) Give the lock connection back, lock dropped (pools keep sessions)."""
+        conn, self._claim_conn = self._claim_conn, None
+        if conn is not None:
+            with contextlib.suppress(*_DRIVER_ERRORS):
+                await conn.execute("SELECT pg_advisory_unlock_all()")
+            await self._pool.release(conn)
+
+    # ---- the Store methods not in `SqlStore` ------------------------------------
+
+    async def ping(self) -> None:
+        await self._call(lambda c: c.fetchval("SELECT 1"))
+
     async def claim(self, *, alone: bool) -> bool:
         """A session advisory lock on one pooled connection, held until close:
         exclusive for an instance without a broker, shared for the others."""
@@ -264,203 +276,22 @@ class PostgresStore:
 
         try:
             return await aio.run(body)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"postgres: {exc}") from exc
 
-    async def _unclaim(self) -> None:
-        """(asyncio) Give the lock connection back, lock dropped (pools keep sessions)."""
-        conn, self._claim_conn = self._claim_conn, None
-        if conn is not None:
-            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                await conn.execute("SELECT pg_advisory_unlock_all()")
-            await self._pool.release(conn)
-
-    async def create_channel(
-        self,
-        *,
-        channel_id: str,
-        name: str,
-        description: str,
-        channel_type: str,
-        max_participants: int | None,
-        created_by: str,
-        now: int,
-    ) -> Channel:
-        async def insert(c: asyncpg.Connection) -> Any:
-            return await c.fetchrow(
-                f"INSERT INTO channels ({_CHANNEL_COLS}) VALUES "
-                f"($1,$2,$3,$4,$5,true,$6,$7,$7,0) RETURNING {_CHANNEL_COLS}",
-                channel_id,
-                name,
-                description,
-                channel_type,
-                max_participants,
-                created_by,
-                now,
-            )
-
-        try:
-            return _channel(await self._call(insert))
-        except Conflict:
-            raise Conflict(f"a channel named {name!r} exists already") from None
-
-    async def get_channel(self, channel_id: str) -> Channel | None:
-        row = await self._call(
-            lambda c: c.fetchrow(f"SELECT {_CHANNEL_COLS} FROM channels WHERE id = $1", channel_id)
-        )
-        return _channel(row) if row else None
-
     async def last_seqs(self, channel_ids: list[str]) -> dict[str, int]:
-        rows = await self._call(
-            lambda c: c.fetch(
-                "SELECT id, last_seq FROM channels WHERE id = ANY($1::uuid[])", channel_ids
-            )
+        rows = await self._all(
+            "SELECT id, last_seq FROM channels WHERE id = ANY($1::uuid[])", (channel_ids,)
         )
         return {str(row["id"]): row["last_seq"] for row in rows}
 
-    async def find_channel_by_name(self, name: str) -> Channel | None:
-        row = await self._call(
-            lambda c: c.fetchrow(f"SELECT {_CHANNEL_COLS} FROM channels WHERE name = $1", name)
-        )
-        return _channel(row) if row else None
-
-    async def list_channels(
-        self, *, user_id: str, see_all: bool, channel_type: str | None, limit: int, offset: int
-    ) -> tuple[list[Channel], int]:
-        where, args = ["true"], [user_id]
-        if not see_all:
-            where.append(
-                "(channel_type = 'public' OR created_by = $1 OR EXISTS (SELECT 1 "
-                "FROM members m WHERE m.channel_id = channels.id AND m.user_id = $1))"
-            )
-        if channel_type is not None:
-            args.append(channel_type)
-            where.append(f"channel_type = ${len(args)}")
-        cond = " AND ".join(where)
-
-        async def query(c: asyncpg.Connection) -> tuple[list[Channel], int]:
-            total = await c.fetchval(
-                f"SELECT count(*) FROM channels WHERE {cond} AND $1::text IS NOT NULL", *args
-            )
-            rows = await c.fetch(
-                f"SELECT {_CHANNEL_COLS} FROM channels WHERE {cond} AND $1::text IS NOT NULL "
-                f"ORDER BY created_at, id LIMIT {int(limit)} OFFSET {int(offset)}",
-                *args,
-            )
-            return [_channel(r) for r in rows], int(total)
-
-        return await self._call(query)
-
-    async def update_channel(
-        self, channel_id: str, changes: dict[str, object], now: int
-    ) -> Channel | None:
-        assert set(changes) <= {"name", "description", "is_active", "max_participants"}
-        sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(changes, start=3))
-
-        async def update(c: asyncpg.Connection) -> Any:
-            if not changes:
-                return await c.fetchrow(
-                    f"SELECT {_CHANNEL_COLS} FROM channels WHERE id = $1", channel_id
-                )
-            return await c.fetchrow(
-                f"UPDATE channels SET {sets}, updated_at = $2 WHERE id = $1 "
-                f"RETURNING {_CHANNEL_COLS}",
-                channel_id,
-                now,
-                *changes.values(),
-            )
-
-        try:
-            row = await self._call(update)
-        except Conflict:
-            raise Conflict(f"a channel named {changes.get('name')!r} exists already") from None
-        return _channel(row) if row else None
-
     async def append(self, draft: MessageDraft) -> AppendResult:
-        job = _Append(draft)
-        self._pending += 1
-        try:
-            await self._appends_send.send(job)
-            await job.done.wait()
-        finally:
-            self._pending -= 1
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None
-        return job.result
-
-    async def run_writer(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        """Group commit: every append queued when the writer wakes goes into one
-        transaction, one bridge crossing and one commit (one WAL flush); each caller
-        is answered after that commit."""
-        task_status.started()
-        async for batch in batches(self._appends_recv, MAX_BATCH):
-            drafts = [job.draft for job in batch]
-            try:
-                outcomes = await self._call(partial(_append_batch, drafts=drafts))
-            except (StoreUnavailable, Conflict) as exc:
-                for job in batch:
-                    job.error = StoreUnavailable(str(exc))
-            else:
-                for job, outcome in zip(batch, outcomes, strict=True):
-                    if isinstance(outcome, AppendResult):
-                        job.result = outcome
-                    else:
-                        job.error = outcome
-            self.observe_batch(len(batch))
-            for job in batch:
-                job.done.set()
-
-    async def messages(
-        self,
-        channel_id: str,
-        *,
-        after: int | None = None,
-        before: int | None = None,
-        limit: int,
-        include_deleted: bool = False,
-    ) -> list[Message]:
-        live = "" if include_deleted else " AND deleted_at IS NULL"
-        if after is not None:
-            sql = (
-                f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = $1 AND seq > $2"
-                f"{live} ORDER BY seq LIMIT $3"
-            )
-            bound = after
-        else:
-            sql = (
-                f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = $1 AND seq < $2"
-                f"{live} ORDER BY seq DESC LIMIT $3"
-            )
-            bound = before if before is not None else 2**62
-        rows = [
-            _message(r) for r in await self._call(lambda c: c.fetch(sql, channel_id, bound, limit))
-        ]
-        if after is None:
-            rows.reverse()
-        return rows
-
-    async def get_message(self, channel_id: str, seq: int) -> Message | None:
-        row = await self._call(
-            lambda c: c.fetchrow(
-                f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = $1 AND seq = $2",
-                channel_id,
-                seq,
-            )
-        )
-        return _message(row) if row else None
+        return await self._writer.submit(_Append(draft))  # type: ignore[no-any-return]
 
     async def delete_message(self, channel_id: str, seq: int, now: int) -> Message | None:
-        async def delete(c: asyncpg.Connection) -> Any:
+        async def delete(c: asyncpg.Connection) -> Row | None:
             async with c.transaction():
-                row = await c.fetchrow(
-                    f"SELECT {_MESSAGE_COLS} FROM messages WHERE channel_id = $1 AND seq = $2 "
-                    "FOR UPDATE",
-                    channel_id,
-                    seq,
-                )
+                row = await c.fetchrow(f"{_SQL.message} FOR UPDATE", channel_id, seq)
                 if row is not None and row["deleted_at"] is None:
                     await c.execute(
                         "UPDATE messages SET deleted_at = $3 WHERE channel_id = $1 AND seq = $2",
@@ -470,132 +301,8 @@ class PostgresStore:
                     )
                 return row
 
-        row = await self._call(delete)
-        return _message(row) if row else None
-
-    async def is_member(self, channel_id: str, user_id: str) -> bool:
-        return bool(
-            await self._call(
-                lambda c: c.fetchval(
-                    "SELECT true FROM members WHERE channel_id = $1 AND user_id = $2",
-                    channel_id,
-                    user_id,
-                )
-            )
-        )
-
-    async def set_member(
-        self, channel_id: str, user_id: str, present: bool, by: str, now: int
-    ) -> None:
-        if present:
-            await self._call(
-                lambda c: c.execute(
-                    "INSERT INTO members (channel_id, user_id, added_by, added_at) "
-                    "VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING",
-                    channel_id,
-                    user_id,
-                    by,
-                    now,
-                )
-            )
-        else:
-            await self._call(
-                lambda c: c.execute(
-                    "DELETE FROM members WHERE channel_id = $1 AND user_id = $2",
-                    channel_id,
-                    user_id,
-                )
-            )
-
-    async def get_ban(self, channel_id: str, user_id: str, now: int) -> Ban | None:
-        row = await self._call(
-            lambda c: c.fetchrow(
-                "SELECT channel_id, user_id, reason, banned_by, created_at, expires_at "
-                "FROM bans WHERE channel_id = $1 AND user_id = $2 "
-                "AND (expires_at IS NULL OR expires_at > $3)",
-                channel_id,
-                user_id,
-                now,
-            )
-        )
-        return Ban(str(row[0]), *row[1:]) if row else None
-
-    async def put_ban(self, ban: Ban) -> None:
-        await self._call(
-            lambda c: c.execute(
-                "INSERT INTO bans (channel_id, user_id, reason, banned_by, created_at, expires_at) "
-                "VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (channel_id, user_id) DO UPDATE SET "
-                "reason = EXCLUDED.reason, banned_by = EXCLUDED.banned_by, "
-                "created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at",
-                ban.channel_id,
-                ban.user_id,
-                ban.reason,
-                ban.banned_by,
-                ban.created_at,
-                ban.expires_at,
-            )
-        )
-
-    async def delete_ban(self, channel_id: str, user_id: str, by: str, now: int) -> bool:
-        status = await self._call(
-            lambda c: c.execute(
-                "DELETE FROM bans WHERE channel_id = $1 AND user_id = $2", channel_id, user_id
-            )
-        )
-        return status != "DELETE 0"
-
-    async def log_moderation(
-        self, channel_id: str, actor: str, action: str, target: str, detail: str, now: int
-    ) -> None:
-        await self._call(
-            lambda c: c.execute(
-                "INSERT INTO moderation_log "
-                "(channel_id, actor, action, target, detail, created_at) "
-                "VALUES ($1,$2,$3,$4,$5,$6)",
-                channel_id,
-                actor,
-                action,
-                target,
-                detail,
-                now,
-            )
-        )
-
-    async def record_seen(self, channel_id: str, user_id: str, username: str, at: int) -> None:
-        await self._call(
-            lambda c: c.execute(
-                "INSERT INTO presence (channel_id, user_id, username, last_seen) "
-                "VALUES ($1,$2,$3,$4) ON CONFLICT (channel_id, user_id) DO UPDATE SET "
-                "username = excluded.username, "
-                "last_seen = greatest(presence.last_seen, excluded.last_seen)",
-                channel_id,
-                user_id,
-                username,
-                at,
-            )
-        )
-
-    async def recently_seen(self, channel_id: str, limit: int) -> list[PresenceEntry]:
-        rows = await self._call(
-            lambda c: c.fetch(
-                "SELECT user_id, username, last_seen FROM presence WHERE channel_id = $1 "
-                "ORDER BY last_seen DESC LIMIT $2",
-                channel_id,
-                limit,
-            )
-        )
-        return [PresenceEntry(r["user_id"], r["username"], r["last_seen"]) for r in rows]
-
-    async def moderation_log(self, channel_id: str, limit: int) -> list[dict[str, object]]:
-        rows = await self._call(
-            lambda c: c.fetch(
-                "SELECT actor, action, target, detail, created_at FROM moderation_log "
-                "WHERE channel_id = $1 ORDER BY id DESC LIMIT $2",
-                channel_id,
-                limit,
-            )
-        )
-        return [dict(r) for r in rows]
+        row = await self._write(delete)
+        return MESSAGES.record(row) if row else None
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -611,7 +318,7 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
     try:
         async with asyncio.timeout(CALL_WAIT):
             await pool.close()
-    except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+    except (TimeoutError, *_DRIVER_ERRORS):
         pool.terminate()
 
 
@@ -619,7 +326,8 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
 async def open_postgres_store(
     dsn: str, *, min_size: int = 2, max_size: int = 10
 ) -> AsyncIterator[PostgresStore]:
-    """A pool on `dsn`; needs `trichat.aio.open_aio_loop()` around it."""
+    """A pool on `dsn`; needs `trichat.aio.open_aio_loop()` around it. At the end,
+    answer every append queued, then close."""
 
     async def create() -> asyncpg.Pool:
         return await asyncpg.create_pool(
@@ -635,16 +343,11 @@ async def open_postgres_store(
         pool = await aio.run(create)
     except (asyncpg.PostgresError, OSError) as exc:
         raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
-    store: PostgresStore | None = None
+    store = PostgresStore(pool)
     try:
-        async with trio.open_nursery() as nursery:
-            store = PostgresStore(pool)
-            await nursery.start(store.run_writer)
-            nursery.start_soon(store.run_prober)
+        async with running(store._writer, store.run_prober):
             yield store
-            nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
-            if store is not None:
-                await aio.run(store._unclaim)
+            await aio.run(store._unclaim)
             await aio.run(_close_pool, pool)

@@ -1,0 +1,99 @@
+"""The stored tables: each one's columns, in one order, and how a row of them
+becomes a model — the one place both stores read them from.
+
+A row is what the driver returns (an sqlite3 tuple, an asyncpg `Record`); both are
+read by position, so one mapping serves both. PostgreSQL returns a channel id as a
+`UUID`, hence the `str()` on ids. Adding a table (issue 16's events log, say) is a
+`Table` here, its statements in `sql.Statements`, and its schema in
+`sqlite_schema.sql` and a migration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from trichat.models import Ban, Channel, Message, PresenceEntry
+
+R = TypeVar("R")
+Row = Any  # a driver's row: indexable by position, iterable
+
+
+@dataclass(frozen=True, slots=True)
+class Table(Generic[R]):
+    name: str
+    columns: str  # the columns `record` reads, in its order
+    record: Callable[[Row], R]
+
+    def select(self, where: str) -> str:
+        return f"SELECT {self.columns} FROM {self.name} WHERE {where}"
+
+    def insert(self) -> str:
+        """Every column, as `$1…$n` (see `sql.Dialect`)."""
+        marks = ",".join(f"${n}" for n in range(1, self.columns.count(",") + 2))
+        return f"INSERT INTO {self.name} ({self.columns}) VALUES ({marks})"
+
+
+def _channel(row: Row) -> Channel:
+    return Channel(
+        str(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        bool(row[5]),
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+    )
+
+
+def _message(row: Row) -> Message:
+    return Message(
+        str(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        deleted=row[10] is not None,
+    )
+
+
+def _ban(row: Row) -> Ban:
+    return Ban(str(row[0]), row[1], row[2], row[3], row[4], row[5])
+
+
+def _presence(row: Row) -> PresenceEntry:
+    return PresenceEntry(row[0], row[1], row[2])
+
+
+_MODERATION_KEYS = ("actor", "action", "target", "detail", "created_at")
+
+
+def _moderation(row: Row) -> dict[str, object]:
+    return dict(zip(_MODERATION_KEYS, row, strict=True))
+
+
+CHANNELS = Table(
+    "channels",
+    "id, name, description, channel_type, max_participants, is_active, created_by, "
+    "created_at, updated_at, last_seq",
+    _channel,
+)
+# deleted_at last: `Message.columns()` is the first ten, in this order
+MESSAGES = Table(
+    "messages",
+    "channel_id, seq, message_id, user_id, username, display_name, avatar_url, content, "
+    "kind, created_at, deleted_at",
+    _message,
+)
+BANS = Table("bans", "channel_id, user_id, reason, banned_by, created_at, expires_at", _ban)
+PRESENCE = Table("presence", "user_id, username, last_seen", _presence)
+MODERATION = Table("moderation_log", ", ".join(_MODERATION_KEYS), _moderation)

@@ -1,0 +1,57 @@
+"""What only the PostgreSQL store does: several instances on one database."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from tests.component.stores import draft, migrated_database, new_channel
+from tests.helpers.pg import PostgresServer
+from trichat import aio
+from trichat.models import AppendResult
+from trichat.store.base import Store
+from trichat.store.postgres import open_postgres_store
+
+
+async def test_two_postgres_instances_racing_one_message_id_store_it_once(
+    postgres_server: PostgresServer,
+) -> None:
+    """Two instances (two pools) append the same message_id to one channel at the
+    same moment, 20 times over: each time exactly one stores it, both answer with
+    the same message, and the channel's seqs stay gap-free (a one-channel batch runs
+    as a single statement, outside an explicit transaction)."""
+    async with aio.open_aio_loop():
+        dsn = await migrated_database(postgres_server)
+        async with open_postgres_store(dsn) as a, open_postgres_store(dsn) as b:
+            cid = await new_channel(a)
+
+            async def append(store: Store, n: int, results: list[AppendResult]) -> None:
+                results.append(await store.append(draft(cid, n, message_id=f"race-{n}")))
+
+            for n in range(20):
+                results: list[AppendResult] = []
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(append, a, n, results)
+                    nursery.start_soon(append, b, n, results)
+                assert sorted(r.duplicate for r in results) == [False, True]
+                assert results[0].message == results[1].message
+                assert results[0].message.seq == n + 1
+
+
+async def test_postgres_claims_tell_instances_without_a_broker_apart(
+    postgres_server: PostgresServer,
+) -> None:
+    """Instances sharing a broker share the claim; one without a broker conflicts
+    with any other, whichever starts first; a closed store's claim is gone."""
+    async with aio.open_aio_loop():
+        dsn = await migrated_database(postgres_server)
+        async with open_postgres_store(dsn) as a, open_postgres_store(dsn) as b:
+            assert await a.claim(alone=False)
+            assert await b.claim(alone=False)
+            async with open_postgres_store(dsn) as lone:
+                assert not await lone.claim(alone=True)
+        async with open_postgres_store(dsn) as lone, open_postgres_store(dsn) as c:
+            assert await lone.claim(alone=True)  # a and b closed: their claims went
+            assert not await c.claim(alone=False)
+        async with open_postgres_store(dsn) as d:
+            assert await d.claim(alone=True)
