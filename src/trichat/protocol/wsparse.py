@@ -81,25 +81,17 @@ class ClientFrames:
                 break
             b0, b1 = data[pos], data[pos + 1]
             n, head = b1 & 0x7F, 2
-            if n == 126:
-                if end - pos < 4:
+            if n >= 126:
+                head = 4 if n == 126 else 10
+                if end - pos < head:
                     break
-                n, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
-            elif n == 127:
-                if end - pos < 10:
-                    break
-                n, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
+                n = int.from_bytes(data[pos + 2 : pos + head], "big")
             opcode = b0 & 0x0F
-            if not b1 & 0x80 or b0 & 0x70 or n >> 63:
-                return self._die(events, "unmasked frame, reserved bits or bad length")
-            if opcode >= _CLOSE:
-                if opcode > _PONG or n > 125 or not b0 & 0x80:
-                    return self._die(events, "bad control frame")
-            elif opcode > _BINARY:
-                return self._die(events, "unknown opcode")
-            elif not self._failed and (opcode == _CONT) != (self._parts is not None):
-                return self._die(events, "fragments out of order")
-            elif self._failed or opcode == _BINARY or self._size + n > self._max:
+            wrong = self._wrong(b0, b1, opcode, n)
+            if wrong:
+                return self._die(events, wrong)
+            refused = self._failed or opcode == _BINARY or self._size + n > self._max
+            if opcode < _CLOSE and refused:
                 # refused at its header: its payload is skipped, never buffered
                 if not self._failed:
                     self._failed = True
@@ -125,6 +117,18 @@ class ClientFrames:
         if pos < end:
             self._buf += data[pos:]
         return events
+
+    def _wrong(self, b0: int, b1: int, opcode: int, n: int) -> str:
+        """What breaks the protocol in this frame header, if anything ("" if not)."""
+        if not b1 & 0x80 or b0 & 0x70 or n >> 63:
+            return "unmasked frame, reserved bits or bad length"
+        if opcode >= _CLOSE:
+            return "bad control frame" if opcode > _PONG or n > 125 or not b0 & 0x80 else ""
+        if opcode > _BINARY:
+            return "unknown opcode"
+        if not self._failed and (opcode == _CONT) != (self._parts is not None):
+            return "fragments out of order"
+        return ""
 
     def _data_frame(self, events: list[Event], payload: bytes, fin: int) -> None:
         if fin and self._parts is None:  # the common case: a whole message in one frame
