@@ -10,6 +10,7 @@ import trio
 
 from trichat.errors import SLOW_CONSUMER
 from trichat.outbox import Outbox
+from trichat.transport import SocketTransport
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def drain(sock: socket.socket) -> bytes:
 
 async def test_direct_write_when_idle(pair: tuple[socket.socket, socket.socket]) -> None:
     a, b = pair
-    box = Outbox(a.fileno(), limit=4)
+    box = Outbox(SocketTransport(a.fileno()), limit=4)
     box.offer(b"hello")
     assert box.queued == 0 and drain(b) == b"hello"
 
@@ -47,7 +48,7 @@ async def test_queue_keeps_order_and_writer_drains(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
     a, b = pair
-    box = Outbox(a.fileno(), limit=1000)
+    box = Outbox(SocketTransport(a.fileno()), limit=1000)
     frames = [bytes([65 + i % 26]) * 1000 for i in range(200)]
     for f in frames:
         box.offer(f)
@@ -66,7 +67,7 @@ async def test_overflow_closes_with_1013_after_partial_frame(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
     a, b = pair
-    box = Outbox(a.fileno(), limit=3)
+    box = Outbox(SocketTransport(a.fileno()), limit=3)
     for _ in range(50):
         box.offer(b"z" * 1000)
     assert box.closing is SLOW_CONSUMER
@@ -85,7 +86,7 @@ async def test_overflow_closes_with_1013_after_partial_frame(
 
 async def test_write_timeout(pair: tuple[socket.socket, socket.socket]) -> None:
     a, _b = pair
-    box = Outbox(a.fileno(), limit=10_000)
+    box = Outbox(SocketTransport(a.fileno()), limit=10_000)
     while box.queued == 0:
         box.offer(b"q" * 1000)
     with pytest.raises(trio.TooSlowError):
@@ -95,7 +96,7 @@ async def test_write_timeout(pair: tuple[socket.socket, socket.socket]) -> None:
 async def test_peer_gone(pair: tuple[socket.socket, socket.socket]) -> None:
     a, b = pair
     b.close()
-    box = Outbox(a.fileno(), limit=10)
+    box = Outbox(SocketTransport(a.fileno()), limit=10)
     box.offer(b"x")
     box.offer(b"y")
     assert box.broken
