@@ -10,7 +10,9 @@ import orjson
 import trio
 
 from tests.component.world import World, open_world
+from tests.helpers.rawws import client_frame
 from tests.helpers.transport import FakeTransport
+from trichat.connection import Session
 
 
 async def joined(world: World, user: str, **mint_args: Any) -> FakeTransport:
@@ -62,9 +64,6 @@ async def test_bad_frame_gets_an_error_and_the_connection_stays(tmp_path: Path) 
 async def test_the_first_frames_may_come_with_the_request_head(tmp_path: Path) -> None:
     # bytes read with the head (the front door's `trailing`) are the reader's first
     async with open_world(tmp_path) as world:
-        from tests.helpers.rawws import client_frame
-        from trichat.connection import Session
-
         join = orjson.dumps({"type": "join", "channel_id": world.general})
         wire = FakeTransport()
         principal = world.deps.verifier.verify(world.token("alice"))
