@@ -17,7 +17,7 @@ frame goes out after whatever frame is half written, and the writer ends.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -36,7 +36,7 @@ class Outbox:
         "_limit",
         "_pending",
         "_target",
-        "_wait_writable",
+        "_transport",
         "_wake",
         "_write",
         "broken",
@@ -47,7 +47,7 @@ class Outbox:
     def __init__(self, transport: Transport, limit: int) -> None:
         self._write: Callable[[Any, bytes], int] = transport.try_write
         self._target = transport.write_target
-        self._wait_writable: Callable[[], Awaitable[None]] = transport.wait_writable
+        self._transport = transport
         self._pending: deque[bytes] = deque()
         self._head_partial = False  # the first queued item is a frame's unsent tail
         self._limit = limit
@@ -71,8 +71,9 @@ class Outbox:
                 return
             self._pending.append(data)
             return
+        write = self._write  # a local: `self._write(...)` would not specialize (3.11)
         try:
-            n = self._write(self._target, data)
+            n = write(self._target, data)
         except BlockingIOError:
             n = 0
         except OSError:
@@ -119,7 +120,7 @@ class Outbox:
             while self._pending:
                 timeout = CLOSE_DRAIN if self.closing is not None else write_timeout
                 with trio.fail_after(timeout):
-                    await self._wait_writable()
+                    await self._transport.wait_writable()
                 self._flush_some()
                 if len(self._pending) <= self._limit // 2:
                     self._drained.set()
