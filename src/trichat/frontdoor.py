@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import h11
 import orjson
@@ -20,6 +22,7 @@ import trio
 from trichat.auth import Verifier
 from trichat.config import Settings
 from trichat.connection import Session
+from trichat.connection_deps import SessionDeps
 from trichat.errors import HTTP_STATUS, AuthError, ClientError
 from trichat.hub import Hub
 from trichat.hyper import HypercornGate
@@ -36,6 +39,7 @@ from trichat.protocol.handshake import (
 from trichat.protocol.values import canonical_uuid
 from trichat.service import ChatService
 from trichat.sessions import Sessions
+from trichat.transport import SocketTransport
 
 log = logging.getLogger("trichat.frontdoor")
 
@@ -120,6 +124,19 @@ class FrontDoor:
     sessions: Sessions
     metrics: Metrics
     gate: HypercornGate
+    clock: Callable[[], float] = time.time  # the wall clock sessions judge token expiry on
+    deps: SessionDeps = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deps = SessionDeps(
+            self.settings,
+            self.verifier,
+            self.service,
+            self.hub,
+            self.sessions,
+            self.metrics,
+            self.clock,
+        )
 
     async def handle(self, stream: trio.SocketStream) -> None:
         try:
@@ -187,17 +204,9 @@ class FrontDoor:
             except ClientError as err:
                 raise HandshakeError(HTTP_STATUS.get(err.code, 400), err.message) from None
         await stream.send_all(accept_response(key))
-        session = Session(
-            stream,
-            principal,
-            settings=self.settings,
-            service=self.service,
-            hub=self.hub,
-            sessions=self.sessions,
-            metrics=self.metrics,
-            trailing=trailing,
-        )
-        await session.serve(self.verifier, first=[channel_id] if channel_id else None)
+        transport = SocketTransport.of_stream(stream)
+        session = Session(transport, principal, self.deps, trailing=trailing)
+        await session.serve(first=[channel_id] if channel_id else None)
 
 
 async def _send_quietly(stream: trio.SocketStream, data: bytes) -> None:

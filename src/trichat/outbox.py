@@ -6,6 +6,9 @@ socket (one syscall, no task switch); only what the kernel refuses is queued, an
 only then is the writer task woken to drain the queue when the socket is writable.
 Every byte to a socket goes through one Outbox, so frames never interleave.
 
+The bytes go to a `Transport` (`transport.py`); its `try_write` and its target
+are cached in the outbox's own slots, so a socket write is `os.write(fd, data)`.
+
 Overflow rule: more than `limit` queued frames closes the connection with 1013
 `slow consumer` — the queue is dropped (the peer resumes with `since`), the close
 frame goes out after whatever frame is half written, and the writer ends.
@@ -13,13 +16,15 @@ frame goes out after whatever frame is half written, and the writer ends.
 
 from __future__ import annotations
 
-import os
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 import trio
 
 from trichat.errors import SLOW_CONSUMER, Disconnect
 from trichat.protocol.frames import ws_close_frame
+from trichat.transport import Transport
 
 CLOSE_DRAIN = 2.0  # seconds a closing outbox may take to flush its close frame
 
@@ -27,18 +32,22 @@ CLOSE_DRAIN = 2.0  # seconds a closing outbox may take to flush its close frame
 class Outbox:
     __slots__ = (
         "_drained",
-        "_fd",
         "_head_partial",
         "_limit",
         "_pending",
+        "_target",
+        "_transport",
         "_wake",
+        "_write",
         "broken",
         "bytes_sent",
         "closing",
     )
 
-    def __init__(self, fd: int, limit: int) -> None:
-        self._fd = fd
+    def __init__(self, transport: Transport, limit: int) -> None:
+        self._write: Callable[[Any, bytes], int] = transport.try_write
+        self._target = transport.write_target
+        self._transport = transport
         self._pending: deque[bytes] = deque()
         self._head_partial = False  # the first queued item is a frame's unsent tail
         self._limit = limit
@@ -62,8 +71,9 @@ class Outbox:
                 return
             self._pending.append(data)
             return
+        write = self._write  # a local: `self._write(...)` would not specialize (3.11)
         try:
-            n = os.write(self._fd, data)
+            n = write(self._target, data)
         except BlockingIOError:
             n = 0
         except OSError:
@@ -110,7 +120,7 @@ class Outbox:
             while self._pending:
                 timeout = CLOSE_DRAIN if self.closing is not None else write_timeout
                 with trio.fail_after(timeout):
-                    await trio.lowlevel.wait_writable(self._fd)
+                    await self._transport.wait_writable()
                 self._flush_some()
                 if len(self._pending) <= self._limit // 2:
                     self._drained.set()
@@ -124,7 +134,7 @@ class Outbox:
         pending = self._pending
         data = pending[0] if len(pending) == 1 else b"".join(pending)
         try:
-            n = os.write(self._fd, data)
+            n = self._write(self._target, data)
         except BlockingIOError:
             return
         except OSError:

@@ -16,10 +16,11 @@ from trichat.metrics import Metrics
 from trichat.outbox import Outbox
 
 
-class OpenSession(KeptAlive, Protocol):
+class OpenSession(Protocol):
     id: int
     user_id: str
     outbox: Outbox
+    liveness: KeptAlive  # what the instance's `KeepAlive` task calls for this session
 
 
 @dataclass
@@ -53,7 +54,7 @@ class Sessions:
 
     def add(self, session: OpenSession) -> None:
         self.open[session.id] = session
-        self.keepalive.schedule(session, trio.current_time())
+        self.keepalive.schedule(session.liveness, trio.current_time())
         self.per_user[session.user_id] += 1
         self.metrics.connections_total.inc()
         self.metrics.connections_current.set(len(self.open))

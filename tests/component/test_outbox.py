@@ -7,9 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 import trio
+import trio.testing
 
+from tests.helpers.transport import FakeTransport
 from trichat.errors import SLOW_CONSUMER
 from trichat.outbox import Outbox
+from trichat.protocol.frames import ws_close_frame
+from trichat.transport import SocketTransport
 
 
 @pytest.fixture
@@ -38,7 +42,7 @@ def drain(sock: socket.socket) -> bytes:
 
 async def test_direct_write_when_idle(pair: tuple[socket.socket, socket.socket]) -> None:
     a, b = pair
-    box = Outbox(a.fileno(), limit=4)
+    box = Outbox(SocketTransport(a.fileno()), limit=4)
     box.offer(b"hello")
     assert box.queued == 0 and drain(b) == b"hello"
 
@@ -47,7 +51,7 @@ async def test_queue_keeps_order_and_writer_drains(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
     a, b = pair
-    box = Outbox(a.fileno(), limit=1000)
+    box = Outbox(SocketTransport(a.fileno()), limit=1000)
     frames = [bytes([65 + i % 26]) * 1000 for i in range(200)]
     for f in frames:
         box.offer(f)
@@ -66,7 +70,7 @@ async def test_overflow_closes_with_1013_after_partial_frame(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
     a, b = pair
-    box = Outbox(a.fileno(), limit=3)
+    box = Outbox(SocketTransport(a.fileno()), limit=3)
     for _ in range(50):
         box.offer(b"z" * 1000)
     assert box.closing is SLOW_CONSUMER
@@ -85,7 +89,7 @@ async def test_overflow_closes_with_1013_after_partial_frame(
 
 async def test_write_timeout(pair: tuple[socket.socket, socket.socket]) -> None:
     a, _b = pair
-    box = Outbox(a.fileno(), limit=10_000)
+    box = Outbox(SocketTransport(a.fileno()), limit=10_000)
     while box.queued == 0:
         box.offer(b"q" * 1000)
     with pytest.raises(trio.TooSlowError):
@@ -95,9 +99,37 @@ async def test_write_timeout(pair: tuple[socket.socket, socket.socket]) -> None:
 async def test_peer_gone(pair: tuple[socket.socket, socket.socket]) -> None:
     a, b = pair
     b.close()
-    box = Outbox(a.fileno(), limit=10)
+    box = Outbox(SocketTransport(a.fileno()), limit=10)
     box.offer(b"x")
     box.offer(b"y")
     assert box.broken
     with pytest.raises(trio.BrokenResourceError):
         await box.run_writer(1.0)
+
+
+async def test_a_refused_write_queues_and_the_writer_sends_when_allowed() -> None:
+    wire = FakeTransport(room=3)
+    box = Outbox(wire, limit=10)
+    box.offer(b"hello")  # the fake takes 3 bytes, then refuses (EAGAIN)
+    box.offer(b"world")
+    assert bytes(wire.written) == b"hel" and box.queued == 2
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(box.run_writer, 5.0)
+        await trio.testing.wait_all_tasks_blocked()
+        assert bytes(wire.written) == b"hel"  # the writer waits for writability
+        wire.allow(None)
+        await trio.testing.wait_all_tasks_blocked()  # the writer ran and parked again
+        nursery.cancel_scope.cancel()
+    assert bytes(wire.written) == b"helloworld" and box.queued == 0 and box.bytes_sent == 10
+
+
+async def test_close_keeps_the_half_written_frame_and_drops_the_rest() -> None:
+    wire = FakeTransport(room=2)
+    box = Outbox(wire, limit=10)
+    for frame in (b"aaaa", b"bbbb", b"cccc"):
+        box.offer(frame)
+    box.close(SLOW_CONSUMER)
+    wire.allow(None)
+    with trio.fail_after(5):
+        await box.run_writer(5.0)  # returns once the close frame is out
+    assert bytes(wire.written) == b"aaaa" + ws_close_frame(1013, "slow consumer")

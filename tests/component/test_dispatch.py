@@ -1,0 +1,157 @@
+"""The dispatcher: client frames to `ChatService` calls and back to frames, driven
+directly on a session over the fake transport (a real service, store and hub)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import trio
+
+from tests.component.world import open_world, wire
+from trichat import errors
+from trichat.connection import Session
+from trichat.connection_dispatch import on_text
+
+BROADCAST = {"presence", "typing"}  # come through the broker, in their own time
+
+
+async def say(session: Session, **frame: Any) -> list[dict[str, Any]]:
+    """Dispatch one frame; the text frames it produced (broadcasts left out)."""
+    fake = wire(session)
+    before = len(fake.texts())
+    with trio.fail_after(5):
+        await on_text(session, orjson.dumps(frame).decode())
+    got = fake.texts()[before:]
+    return [f for f in got if f["type"] not in BROADCAST]
+
+
+async def released(session: Session, seq: int) -> None:
+    """Wait until `session` got message `seq` live: the supervisor released it."""
+    fake = wire(session)
+    with trio.fail_after(5):
+        while seq not in [f.get("seq") for f in fake.texts() if f["type"] == "message"]:
+            await fake.wait_for_frames(len(fake.frames()) + 1)
+
+
+async def test_sending_or_typing_before_joining_is_refused(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        alice = world.session("alice")
+        cid = world.general
+        [err] = await say(alice, type="message", channel_id=cid, content="x", message_id="m1")
+        assert (err["type"], err["code"]) == ("error", "not_joined")
+        assert (err["channel_id"], err["message_id"]) == (cid, "m1")
+        [err] = await say(alice, type="typing", channel_id=cid)
+        assert (err["code"], err["channel_id"]) == ("not_joined", cid)
+        [err] = await say(alice, type="leave", channel_id=cid)
+        assert err["code"] == "not_joined"
+        assert world.count("websocket_errors_total", type="not_joined") == 3
+
+
+async def test_joining_an_unknown_channel_is_not_found(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        alice = world.session("alice")
+        cid = "0b6f7c0e-0000-4000-8000-000000000000"
+        [err] = await say(alice, type="join", channel_id=cid)
+        assert (err["code"], err["channel_id"]) == ("not_found", cid)
+        assert alice.joined == {} and world.deps.hub.channels_active == 0
+
+
+async def test_join_send_typing_leave(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        alice, cid = world.session("alice"), world.general
+        [joined] = await say(alice, type="join", channel_id=cid)
+        assert joined == {"type": "joined", "channel_id": cid, "last_seq": 0, "recovered": True}
+        with trio.fail_after(5):
+            presence = await wire(alice).wait_for_text("presence")
+        assert (presence["user_id"], presence["presence_type"]) == ("alice", "joined")
+        got = await say(alice, type="message", channel_id=cid, content="hi", message_id="m1")
+        acks = [(f["seq"], f["message_id"]) for f in got if f["type"] == "ack"]
+        assert acks == [(1, "m1")]  # the message itself comes back through the broker
+        with trio.fail_after(5):
+            echoed = await wire(alice).wait_for_text("message")
+        assert (echoed["seq"], echoed["content"]) == (1, "hi")
+        assert [f for f in await say(alice, type="typing", channel_id=cid) if "code" in f] == []
+        assert await say(alice, type="leave", channel_id=cid) == [
+            {"type": "left", "channel_id": cid}
+        ]
+        assert alice.joined == {}
+        counted = {k: world.count("websocket_messages_total", type=k) for k in ("join", "ack")}
+        assert counted == {"join": 1, "ack": 1}
+
+
+async def test_join_with_since_sends_joined_then_what_was_missed_then_live(
+    tmp_path: Path,
+) -> None:
+    async with open_world(tmp_path, rate_limit_per_minute=100_000) as world:
+        alice, bob, cid = world.session("alice"), world.session("bob"), world.general
+        await say(alice, type="join", channel_id=cid)
+        for k in range(1, 6):
+            await say(alice, type="message", channel_id=cid, content=f"t{k}")
+        await released(alice, 5)
+        got = await say(bob, type="join", channel_id=cid, since=2)
+        assert got[0] == {"type": "joined", "channel_id": cid, "last_seq": 5, "recovered": True}
+        assert [(f["type"], f["seq"], f["content"]) for f in got[1:]] == [
+            ("message", 3, "t3"),
+            ("message", 4, "t4"),
+            ("message", 5, "t5"),
+        ]
+        await say(alice, type="message", channel_id=cid, content="t6")
+        await released(bob, 6)
+        seqs = [f["seq"] for f in wire(bob).texts() if f["type"] == "message"]
+        assert seqs == [3, 4, 5, 6]  # no gap, no duplicate
+        # joining again from where it is: nothing to replay, presence untouched
+        again = await say(bob, type="join", channel_id=cid, since=6)
+        assert again == [{"type": "joined", "channel_id": cid, "last_seq": 6, "recovered": True}]
+        assert list(bob.joined) == [cid]
+
+
+async def test_join_without_since_gets_the_last_messages(tmp_path: Path) -> None:
+    async with open_world(tmp_path, history_on_join=2, recover_max=3) as world:
+        alice, bob, cid = world.session("alice"), world.session("bob"), world.general
+        await say(alice, type="join", channel_id=cid)
+        for k in range(1, 6):
+            await say(alice, type="message", channel_id=cid, content=f"t{k}")
+        await released(alice, 5)
+        got = await say(bob, type="join", channel_id=cid)
+        assert got[0]["recovered"] is True and got[0]["last_seq"] == 5
+        assert [f["seq"] for f in got[1:]] == [4, 5]
+        # a `since` further back than RECOVER_MAX: not recovered, the last N instead
+        carol = world.session("carol")
+        got = await say(carol, type="join", channel_id=cid, since=1)
+        assert got[0]["recovered"] is False
+        assert [f["seq"] for f in got[1:]] == [4, 5]
+
+
+async def test_refresh(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        alice = world.session("alice")
+        [err] = await say(alice, type="refresh", token="garbage")
+        assert err["code"] == "unauthorized"
+        [err] = await say(alice, type="refresh", token=world.token("mallory"))
+        assert err["code"] == "bad_request"
+        assert alice.principal.user_id == "alice"
+        fresh = world.token("alice", ttl=7200)
+        [ok] = await say(alice, type="refresh", token=fresh)
+        assert ok == {"type": "refreshed", "exp": alice.principal.exp}
+        assert world.deps.verifier.verify(fresh).exp == alice.principal.exp
+
+
+async def test_nothing_is_taken_while_draining_or_closing(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        alice, cid = world.session("alice"), world.general
+        world.sessions.draining = True
+        assert await say(alice, type="join", channel_id=cid) == []
+        world.sessions.draining = False
+        alice.close(errors.SHUTDOWN)
+        assert await say(alice, type="join", channel_id=cid) == []
+        assert alice.joined == {} and world.sessions.inflight == 0
+
+
+async def test_in_flight_frames_are_counted_for_the_drain(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        alice = world.session("alice")
+        world.sessions.idle = trio.Event()
+        await say(alice, type="join", channel_id=world.general)
+        assert world.sessions.inflight == 0 and world.sessions.idle.is_set()
