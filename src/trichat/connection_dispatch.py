@@ -1,28 +1,25 @@
 """The dispatcher: a session's client frames become service calls (`ChatService`
 send, typing, check_join, replay, presence) and their answers become frames.
 
-A `ClientError` becomes an `error` frame and never closes the socket; a store that
-is down becomes `unavailable` (the driver's words stay in the log). Nothing new is
+A `ClientError` becomes an `error` frame and never closes the socket (a store or
+cluster that is away arrives as the service's `unavailable`). Nothing new is
 taken once the session is closing or the instance is draining, so every in-flight
 frame is acked before a shutdown's close frames go out (`Sessions.inflight`)."""
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import trio
 
 from trichat import errors
 from trichat.connection_catchup import catch_up
-from trichat.errors import NOT_JOINED, ClientError, StoreUnavailable
+from trichat.errors import NOT_JOINED, ClientError
 from trichat.hub import Supervisor
 from trichat.protocol import frames
 
 if TYPE_CHECKING:
     from trichat.connection import Session
-
-log = logging.getLogger("trichat.connection")
 
 
 async def on_text(session: Session, text: str) -> None:
@@ -35,11 +32,6 @@ async def on_text(session: Session, text: str) -> None:
     try:
         frame = frames.parse(text, max_content_chars=deps.settings.max_content_chars)
         await dispatch(session, frame)
-    except StoreUnavailable as exc:
-        log.warning("frame refused: %s", exc)  # the driver's words stay in the log
-        metrics.err[errors.UNAVAILABLE].inc()
-        err = ClientError(errors.UNAVAILABLE, "the store is unavailable; retry")
-        session.outbox.offer(frames.ws_frame(frames.encode_error(err)))
     except ClientError as err:
         metrics.err[err.code].inc()
         if err.code == errors.BAD_REQUEST:

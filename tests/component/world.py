@@ -17,7 +17,7 @@ import trio.testing
 from tests.conftest import SECRET, test_settings
 from tests.helpers.transport import FakeTransport
 from trichat.auth import make_verifier, mint
-from trichat.broker.memory import MemoryBroker
+from trichat.broker.memory import MemoryBroker, MemoryLimiter, MemoryPresence
 from trichat.config import Settings
 from trichat.connection import Session
 from trichat.connection_deps import SessionDeps
@@ -89,7 +89,8 @@ async def open_world(
         metrics = Metrics()
         broker = MemoryBroker()
         hub = Hub(store, broker, metrics)
-        service = ChatService(settings, store, broker, metrics)
+        presence, limits = MemoryPresence(), MemoryLimiter()
+        service = ChatService(settings, store, broker, presence, limits, metrics)
         sessions = Sessions(settings, metrics)
         deps = SessionDeps(
             settings, make_verifier(settings), service, hub, sessions, metrics, clock
