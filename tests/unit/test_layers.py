@@ -30,6 +30,15 @@ def test_protocol_is_sans_io() -> None:
         assert not bad, f"{path.name} imports {bad}"
 
 
+def test_protocol_and_records_do_not_import_the_seams() -> None:
+    """Layers 0 and 1 (records, sans-IO protocol, auth) sit under the store and the
+    broker: a channel's state consumes the broker's events, defined down here."""
+    for pattern in ("protocol/*.py", "config.py", "models.py", "errors.py", "auth.py"):
+        for path in modules(pattern):
+            bad = {n for n in imports(path) if n.startswith(("trichat.store", "trichat.broker"))}
+            assert not bad, f"{path.relative_to(SRC)} imports {bad}"
+
+
 def test_lower_layers_do_not_import_higher_ones() -> None:
     higher = {
         "trichat.hub",

@@ -31,27 +31,32 @@ from typing import Protocol
 import trio
 
 from trichat.models import PresenceEntry
+from trichat.protocol.events import (  # the events the broker carries, re-exported
+    CLOSED,
+    DELETED,
+    KICK,
+    MESSAGE,
+    PRESENCE,
+    RESYNC,
+    TYPING,
+    Event,
+)
 
-MESSAGE = "message"
-DELETED = "deleted"
-TYPING = "typing"
-PRESENCE = "presence"
-KICK = "kick"
-CLOSED = "closed"
-RESYNC = "resync"  # local only: re-read the store's last seq
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something every member of a channel should see (or, for `kick`, lose)."""
-
-    kind: str
-    channel_id: str
-    seq: int = 0
-    payload: bytes = b""  # the encoded server frame to deliver, built once
-    user_id: str = ""  # typing: whose (not echoed to them); kick: who is removed
-    stamp: int = 0  # message: when the store acked it (epoch ms), for the latency metric
-    reason: str = ""  # kick: why the user is removed (the `left` frame's reason)
+__all__ = [
+    "CLOSED",
+    "DELETED",
+    "KICK",
+    "MESSAGE",
+    "PRESENCE",
+    "RESYNC",
+    "TYPING",
+    "Broker",
+    "Departure",
+    "Event",
+    "Presence",
+    "RateLimiter",
+    "drain",
+]
 
 
 async def drain(recv: trio.MemoryReceiveChannel[Event]) -> AsyncIterator[Event]:

@@ -23,8 +23,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
-from trichat.broker.base import CLOSED, KICK, MESSAGE, TYPING, Event
 from trichat.models import Message
+from trichat.protocol.events import CLOSED, KICK, MESSAGE, TYPING, Event
 from trichat.protocol.frames import encode_left, encode_message, ws_frame
 from trichat.protocol.reorder import SeqReorder
 
