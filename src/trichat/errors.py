@@ -20,6 +20,7 @@ RATE_LIMITED = "rate_limited"
 TOO_LONG = "too_long"
 UNAUTHORIZED = "unauthorized"
 UNAVAILABLE = "unavailable"
+CONFLICT = "conflict"  # REST only: a channel name already taken
 
 ERROR_CODES = frozenset(
     {
@@ -32,6 +33,7 @@ ERROR_CODES = frozenset(
         TOO_LONG,
         UNAUTHORIZED,
         UNAVAILABLE,
+        CONFLICT,
     }
 )
 
@@ -46,6 +48,7 @@ HTTP_STATUS = {
     NOT_JOINED: 403,
     CHANNEL_FULL: 403,
     NOT_FOUND: 404,
+    CONFLICT: 409,
     RATE_LIMITED: 429,
     UNAVAILABLE: 503,
 }

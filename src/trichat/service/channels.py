@@ -4,19 +4,24 @@ members and bans, and the moderation log."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from trichat.broker.base import CLOSED, KICK, Event
 from trichat.errors import (
     BAD_REQUEST,
     CHANNEL_FULL,
+    CONFLICT,
     FORBIDDEN,
     NOT_FOUND,
     RATE_LIMITED,
     ClientError,
+    Conflict,
 )
 from trichat.models import PRIVATE, Ban, Channel, Principal
 from trichat.service.core import Core
 
+T = TypeVar("T")
 PATCH_PER_MINUTE = 10
 CREATE_PER_MINUTE = 10
 MODERATION_PAGE = 200  # newest entries of the moderation log
@@ -61,6 +66,8 @@ class ChannelOps(Core):
         self, who: Principal, channel_id: str, changes: dict[str, object]
     ) -> Channel:
         channel = await self.managed_channel(who, channel_id)
+        if "name" in changes:
+            changes = {**changes, "name": _clean_name(str(changes["name"]))}
         spend = self.limits.spend(f"patch:{who.user_id}", PATCH_PER_MINUTE, 60.0)
         wait = await self._cluster_call(spend)
         if wait > 0:
@@ -70,7 +77,7 @@ class ChannelOps(Core):
                 retry_after=wait,
             )
         updated = await self._store_call(
-            self.store.update_channel(channel_id, changes, self.clock())
+            _unique(self.store.update_channel(channel_id, changes, self.clock()))
         )
         assert updated is not None
         if channel.is_active and not updated.is_active:
@@ -133,8 +140,10 @@ class ChannelOps(Core):
         channel_type: str,
         max_participants: int | None,
     ) -> Channel:
-        """A new channel created by `who` (at most CREATE_PER_MINUTE a minute);
-        `Conflict` when the name is taken."""
+        """A new channel created by `who` (at most CREATE_PER_MINUTE a minute).
+        The name and description are trimmed; a blank name is `bad_request`, a
+        taken one `conflict`."""
+        name, description = _clean_name(name), description.strip()
         spend = self.limits.spend(f"create:{who.user_id}", CREATE_PER_MINUTE, 60.0)
         wait = await self._cluster_call(spend)
         if wait > 0:
@@ -150,7 +159,7 @@ class ChannelOps(Core):
             created_by=who.user_id,
             now=self.clock(),
         )
-        return await self._store_call(create)
+        return await self._store_call(_unique(create))
 
     async def list_channels(
         self, who: Principal, channel_type: str | None, limit: int, offset: int
@@ -178,3 +187,18 @@ class ChannelOps(Core):
 
 def _describe(changes: dict[str, object]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in sorted(changes.items()))
+
+
+def _clean_name(raw: str) -> str:
+    name = raw.strip()
+    if not name:
+        raise ClientError(BAD_REQUEST, "name must not be blank")
+    return name
+
+
+async def _unique(coro: Awaitable[T]) -> T:
+    """A store write that may find the channel name taken: `conflict`."""
+    try:
+        return await coro
+    except Conflict as exc:
+        raise ClientError(CONFLICT, str(exc)) from None

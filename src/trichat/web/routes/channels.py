@@ -6,12 +6,11 @@ from typing import Any
 
 from quart import Response
 
-from trichat.errors import Conflict
 from trichat.models import PUBLIC, Channel, Principal, rfc3339
 from trichat.service import ChatService
 from trichat.web import schemas as S
 from trichat.web.api import Body, Routes
-from trichat.web.app import ApiError, json_response
+from trichat.web.app import json_response
 from trichat.web.routes.paths import PREFIX, channel_uuid
 
 routes = Routes()
@@ -33,13 +32,6 @@ def channel_json(channel: Channel, online: int) -> dict[str, Any]:
     }
 
 
-def _name(raw: str) -> str:
-    name = raw.strip()
-    if not name:
-        raise ApiError(400, "name must not be blank")
-    return name
-
-
 @routes.route(
     "POST",
     f"{PREFIX}/channels",
@@ -50,17 +42,13 @@ def _name(raw: str) -> str:
 )
 async def create_channel(chat: ChatService, who: Principal, body: Body) -> Response:
     fields = await body()  # any signed-in user may create: nothing to decide first
-    name = _name(fields["name"])
-    try:
-        channel = await chat.create_channel(
-            who,
-            name=name,
-            description=fields.get("description", "").strip(),
-            channel_type=fields.get("channel_type", PUBLIC),
-            max_participants=fields.get("max_participants"),
-        )
-    except Conflict as exc:
-        raise ApiError(409, str(exc)) from None
+    channel = await chat.create_channel(
+        who,
+        name=fields["name"],
+        description=fields.get("description", ""),
+        channel_type=fields.get("channel_type", PUBLIC),
+        max_participants=fields.get("max_participants"),
+    )
     return json_response(channel_json(channel, 0), 201)
 
 
@@ -100,11 +88,5 @@ async def get_channel(chat: ChatService, who: Principal, channel_id: str) -> Res
 )
 async def patch_channel(chat: ChatService, who: Principal, channel_id: str, body: Body) -> Response:
     await chat.managed_channel(who, channel_uuid(channel_id))
-    fields = await body()
-    if "name" in fields:
-        fields["name"] = _name(fields["name"])
-    try:
-        channel = await chat.update_channel(who, channel_uuid(channel_id), fields)
-    except Conflict as exc:
-        raise ApiError(409, str(exc)) from None
+    channel = await chat.update_channel(who, channel_uuid(channel_id), await body())
     return json_response(channel_json(channel, await chat.online(channel.id)))
