@@ -26,6 +26,7 @@ from trichat.service import ChatService
 from trichat.store.sqlite import open_sqlite_store
 
 ALICE = Principal("alice", "Alice", None, None, False, 2**40)
+ADMIN = Principal("root", "Root", None, None, True, 2**40)
 
 
 @asynccontextmanager
@@ -92,7 +93,7 @@ async def test_a_broker_that_cannot_answer_is_unavailable(tmp_path: Path) -> Non
             lambda: service.send(ALICE, "c1", "hello", None),
             lambda: service.typing(ALICE, "c1"),
             lambda: service.presence_join(ALICE, "c1", "conn-1"),
-            service.presence_counts,
+            lambda: service.presence_counts(ADMIN),
             lambda: service.online("c1"),
         ):
             with pytest.raises(ClientError) as refused:

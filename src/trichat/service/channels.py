@@ -123,13 +123,15 @@ class ChannelOps(Core):
         )
         return ban
 
-    async def unban(self, who: Principal, channel_id: str, user_id: str) -> bool:
+    async def unban(self, who: Principal, channel_id: str, user_id: str) -> None:
+        """Lift `user_id`'s ban; `not_found` when there is none (nothing is logged)."""
         await self.managed_channel(who, channel_id)
         existed = await self._store_call(
             self.store.delete_ban(channel_id, user_id, who.user_id, self.clock())
         )
+        if not existed:
+            raise ClientError(NOT_FOUND, "no such ban", channel_id=channel_id)
         await self._log(channel_id, who, "unban", user_id, "")
-        return existed  # type: ignore[no-any-return]
 
     async def create_channel(
         self,

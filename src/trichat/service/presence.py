@@ -5,7 +5,7 @@ frames that announce them, and the history of who was there."""
 from __future__ import annotations
 
 from trichat.broker.base import PRESENCE, Event
-from trichat.errors import BrokerUnavailable, StoreUnavailable
+from trichat.errors import FORBIDDEN, BrokerUnavailable, ClientError, StoreUnavailable
 from trichat.models import PresenceEntry, Principal, now_ms
 from trichat.protocol.frames import encode_presence
 from trichat.service.core import Core, log
@@ -66,6 +66,8 @@ class PresenceOps(Core):
             users += [(p, "offline") for p in seen if p.user_id not in here]
         return users
 
-    async def presence_counts(self) -> dict[str, int]:
-        """Users online per channel, across the cluster."""
+    async def presence_counts(self, who: Principal) -> dict[str, int]:
+        """Users online per channel, across the cluster: for admins only."""
+        if not who.is_admin:
+            raise ClientError(FORBIDDEN, "admins only")
         return await self._cluster_call(self.presence.counts())

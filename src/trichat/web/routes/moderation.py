@@ -10,7 +10,7 @@ from trichat.models import Ban, Principal, rfc3339
 from trichat.service import ChatService
 from trichat.web import schemas as S
 from trichat.web.api import Body, Routes
-from trichat.web.app import ApiError, json_response
+from trichat.web.app import json_response
 from trichat.web.routes.paths import PREFIX, channel_uuid, valid_user_id
 
 routes = Routes()
@@ -58,8 +58,7 @@ async def put_ban(
     errors=(403, 404),
 )
 async def delete_ban(chat: ChatService, who: Principal, channel_id: str, user_id: str) -> Response:
-    if not await chat.unban(who, channel_uuid(channel_id), valid_user_id(user_id)):
-        raise ApiError(404, "no such ban")
+    await chat.unban(who, channel_uuid(channel_id), valid_user_id(user_id))
     return Response(b"", status=204)
 
 
