@@ -79,6 +79,11 @@ async def test_ban_kicks_live_member_blocks_rejoin_and_is_logged(server: Running
         server.port, "DELETE", f"{API}/channels/{cid}/bans/mallory", token=server.token("owner")
     )
     assert again.status == 404
+    log = await http(
+        server.port, "GET", f"{API}/channels/{cid}/moderation", token=server.token("owner")
+    )
+    actions = [e["action"] for e in log.json()["entries"]]
+    assert actions.count("unban") == 1  # the second lifted nothing: not logged
     async with ws_connect(server.ws_url("mallory")) as mallory:
         await mallory.join(cid)
 
