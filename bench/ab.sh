@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# A/B in one sitting: an older commit's trichat and this checkout's, alternating,
+# on the same bench/reference.sh scenario (its JSON lines, one pair per run).
+#
+#   bench/ab.sh REV RUNS SCENARIO [ARGS...]     e.g. bench/ab.sh 57b5d24 2 s2 2500 15s
+#
+# The old tree is a `git archive` of REV under a temporary folder, put first on
+# PYTHONPATH (the editable install would otherwise win); the new tree is this one.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+rev=$1 runs=$2
+shift 2
+old=$(mktemp -d)
+trap 'rm -rf "$old"' EXIT
+git -C "$here" archive "$rev" src migrations | tar -x -C "$old"
+for i in $(seq 1 "$runs"); do
+  for tree in old new; do
+    echo "##### $* tree=$tree run=$i"
+    if [ "$tree" = old ]; then
+      PYTHONPATH="$old/src" "$here/bench/reference.sh" "$@"
+    else
+      env -u PYTHONPATH "$here/bench/reference.sh" "$@"
+    fi
+  done
+done
