@@ -71,6 +71,13 @@ async def test_ban_kicks_live_member_blocks_rejoin_and_is_logged(server: Running
     assert entries[0]["action"] == "ban" and entries[0]["target"] == "mallory"
     assert entries[0]["actor"] == "owner" and "spam" in entries[0]["detail"]
 
+
+async def test_a_lifted_ban_lets_the_user_back_and_is_logged_once(server: Running) -> None:
+    cid = await _channel(server, "owner")
+    banned = await http(
+        server.port, "PUT", f"{API}/channels/{cid}/bans/mallory", token=server.token("owner")
+    )
+    assert banned.status == 200
     lifted = await http(
         server.port, "DELETE", f"{API}/channels/{cid}/bans/mallory", token=server.token("owner")
     )
@@ -78,7 +85,7 @@ async def test_ban_kicks_live_member_blocks_rejoin_and_is_logged(server: Running
     again = await http(
         server.port, "DELETE", f"{API}/channels/{cid}/bans/mallory", token=server.token("owner")
     )
-    assert again.status == 404
+    assert again.status == 404 and again.json()["error"]["code"] == "not_found"
     log = await http(
         server.port, "GET", f"{API}/channels/{cid}/moderation", token=server.token("owner")
     )
