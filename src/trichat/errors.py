@@ -21,6 +21,7 @@ TOO_LONG = "too_long"
 UNAUTHORIZED = "unauthorized"
 UNAVAILABLE = "unavailable"
 CONFLICT = "conflict"  # REST only: a channel name already taken
+TOO_MANY_REACTIONS = "too_many_reactions"  # SPEC §6: 20 distinct emoji per message
 
 ERROR_CODES = frozenset(
     {
@@ -34,6 +35,7 @@ ERROR_CODES = frozenset(
         UNAUTHORIZED,
         UNAVAILABLE,
         CONFLICT,
+        TOO_MANY_REACTIONS,
     }
 )
 
@@ -49,6 +51,7 @@ HTTP_STATUS = {
     CHANNEL_FULL: 403,
     NOT_FOUND: 404,
     CONFLICT: 409,
+    TOO_MANY_REACTIONS: 409,
     RATE_LIMITED: 429,
     UNAVAILABLE: 503,
 }

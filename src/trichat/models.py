@@ -12,6 +12,15 @@ CHANNEL_TYPES = (PUBLIC, PRIVATE)
 USER = "user"
 SYSTEM = "system"
 
+# the channel log's event kinds (SPEC §6): every one takes the channel's next seq
+EV_MESSAGE = "message"
+EV_EDIT = "edit"
+EV_DELETE = "delete"
+EV_REACT = "react"
+EV_UNREACT = "unreact"
+CHANGES = (EV_EDIT, EV_DELETE, EV_REACT, EV_UNREACT)
+MAX_EMOJI_PER_MESSAGE = 20
+
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -70,6 +79,7 @@ class MessageDraft:
     content: str
     kind: str
     created_at: int
+    parent_seq: int | None = None  # a reply: its thread's root
 
     def numbered(self, seq: int) -> Message:
         return Message(
@@ -83,6 +93,7 @@ class MessageDraft:
             self.content,
             self.kind,
             self.created_at,
+            parent_seq=self.parent_seq,
         )
 
 
@@ -99,10 +110,70 @@ class Message:
     kind: str
     created_at: int
     deleted: bool = False
+    # the message's current state (SPEC §6): its later events folded in
+    parent_seq: int | None = None
+    edited_at: int | None = None
+    reply_count: int = 0  # a root's replies that are not deleted
+    last_reply_at: int | None = None
+    reactions: tuple[tuple[str, int], ...] = ()  # (emoji, holders), first reacted first
 
     def columns(self) -> tuple[object, ...]:
         """The stored columns, in the stores' column order (without deleted_at)."""
         return tuple(getattr(self, f.name) for f in _STORED_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An edit, deletion, reaction or unreaction asked for, before the store rules
+    on it and numbers it."""
+
+    channel_id: str
+    kind: str  # one of CHANGES
+    target_seq: int
+    message_id: str  # the caller's id for the operation (dedupe, the ack)
+    user_id: str
+    created_at: int
+    content: str = ""  # edit: the new text
+    emoji: str = ""  # react / unreact
+    moderator: bool = False  # delete: the channel's creator or an admin
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """A stored change: one seq of the channel's log that is not a message.
+    `content`: an edit's text ("" once its message is deleted); `count`: a
+    reaction's holders after the change."""
+
+    channel_id: str
+    seq: int
+    kind: str
+    target_seq: int
+    message_id: str
+    user_id: str
+    created_at: int
+    content: str = ""
+    emoji: str = ""
+    count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    """`event` None: the change stores nothing (a reaction already held, or one not
+    held), acked with seq null. `duplicate`: the message_id was seen; `event` is
+    the first one's."""
+
+    event: LogEvent | None
+    duplicate: bool
+
+
+class LogRefused(Exception):
+    """The store ruled a change or reply out (its target is unknown or deleted, the
+    caller may not, too many reactions): `code` is the client's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,4 +199,6 @@ class PresenceEntry:
     last_seen: int
 
 
-_STORED_COLUMNS = [f for f in fields(Message) if f.name != "deleted"]
+_FIELDS = fields(Message)
+# the v1 columns, in the stores' order: the fields before `deleted`
+_STORED_COLUMNS = _FIELDS[: [f.name for f in _FIELDS].index("deleted")]
