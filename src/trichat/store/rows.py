@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from trichat.models import Ban, Channel, Message, PresenceEntry
+from trichat.models import EV_MESSAGE, Ban, Channel, LogEvent, Message, PresenceEntry
 
 R = TypeVar("R")
 Row = Any  # a driver's row: indexable by position, iterable
@@ -51,6 +51,12 @@ def _channel(row: Row) -> Channel:
 
 
 def _message(row: Row) -> Message:
+    """A message row: the v1 columns, then (when read with `LOG`'s columns) its
+    current state. Its reactions are read apart (`reaction_counts`)."""
+    if len(row) <= 11:
+        state: tuple[Any, ...] = (None, None, 0, None)
+    else:
+        state = (row[11], row[12], row[13], row[14])
     return Message(
         str(row[0]),
         row[1],
@@ -62,8 +68,20 @@ def _message(row: Row) -> Message:
         row[7],
         row[8],
         row[9],
-        deleted=row[10] is not None,
+        row[10] is not None,
+        *state,
     )
+
+
+def log_item(row: Row) -> Message | LogEvent:
+    """A row of `LOG`: a message in its current state, or another event."""
+    if row[15] == EV_MESSAGE:
+        return _message(row)
+    # channel, seq, kind, target, message_id, user, at, content, emoji, count
+    return LogEvent(
+        str(row[0]), row[1], row[15], row[16], row[2], row[3], row[9], row[7],
+        row[17] or "", row[18] or 0,
+    )  # fmt: skip
 
 
 def _ban(row: Row) -> Ban:
@@ -93,6 +111,13 @@ MESSAGES = Table(
     "channel_id, seq, message_id, user_id, username, display_name, avatar_url, content, "
     "kind, created_at, deleted_at",
     _message,
+)
+# every event of the log, a message's current state included (schema v2)
+LOG = Table(
+    "messages",
+    MESSAGES.columns + ", parent_seq, edited_at, reply_count, last_reply_at, "
+    "event, target_seq, emoji, reaction_count",
+    log_item,
 )
 BANS = Table("bans", "channel_id, user_id, reason, banned_by, created_at, expires_at", _ban)
 PRESENCE = Table("presence", "user_id, username, last_seen", _presence)

@@ -28,7 +28,6 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +38,7 @@ from trichat.models import AppendResult, Message, MessageDraft, now_ms
 from trichat.store.rows import MESSAGES, Row
 from trichat.store.sql import SQLITE, SqlStore, Statements, no_channel
 from trichat.store.sqlite_files import WritableFiles, lock_file
+from trichat.store.sqlite_upgrade import ensure_schema
 from trichat.store.writer import Job, Writer, running
 
 T = TypeVar("T")
@@ -139,8 +139,7 @@ class SqliteStore(SqlStore):
         self.writes_ok = True
         self._writer_conn = _connect(path, synchronous)
         self._writer_conn.execute("PRAGMA wal_autocheckpoint=0")
-        schema = resources.files("trichat.store").joinpath("sqlite_schema.sql").read_text()
-        self._writer_conn.executescript(schema)
+        ensure_schema(self._writer_conn)
         self._reader_conn = _connect(path, synchronous)
         self._checkpoint_conn = _connect(path, synchronous)
         self._seqs = _Seqs()

@@ -1,0 +1,37 @@
+-- The channel log (SPEC §6): every row of `messages` is one event of its channel's
+-- log, numbered by the channel's seq. A message row carries its current state
+-- (latest content, edited_at, deleted_at, the thread counters); an edit, a deletion
+-- and a reaction change are rows of their own pointing at their message
+-- (target_seq). Reactions held, and their counts kept in the same transaction.
+ALTER TABLE messages
+    ADD COLUMN parent_seq     bigint,                          -- a reply: its root
+    ADD COLUMN edited_at      bigint,
+    ADD COLUMN reply_count    integer NOT NULL DEFAULT 0,      -- replies not deleted
+    ADD COLUMN last_reply_at  bigint,
+    ADD COLUMN event          text NOT NULL DEFAULT 'message'
+        CHECK (event IN ('message', 'edit', 'delete', 'react', 'unreact')),
+    ADD COLUMN target_seq     bigint,                          -- the message changed
+    ADD COLUMN emoji          text,
+    ADD COLUMN reaction_count integer;                         -- holders after the change
+CREATE INDEX messages_top ON messages (channel_id, seq) WHERE event = 'message';
+CREATE INDEX messages_thread ON messages (channel_id, parent_seq, seq)
+    WHERE parent_seq IS NOT NULL;
+CREATE INDEX messages_target ON messages (channel_id, target_seq)
+    WHERE target_seq IS NOT NULL;
+
+CREATE TABLE reactions (
+    channel_id uuid NOT NULL REFERENCES channels (id),
+    seq        bigint NOT NULL,
+    emoji      text NOT NULL,
+    user_id    text NOT NULL,
+    created_at bigint NOT NULL,
+    PRIMARY KEY (channel_id, seq, emoji, user_id)
+);
+CREATE TABLE reaction_counts (
+    channel_id uuid NOT NULL REFERENCES channels (id),
+    seq        bigint NOT NULL,
+    emoji      text NOT NULL,
+    holders    integer NOT NULL,
+    first_at   bigint NOT NULL,  -- the order a message's reactions are listed in
+    PRIMARY KEY (channel_id, seq, emoji)
+);
