@@ -24,7 +24,7 @@ CREATE TABLE reactions (
     seq        bigint NOT NULL,
     emoji      text NOT NULL,
     user_id    text NOT NULL,
-    created_at bigint NOT NULL,
+    added_seq  bigint NOT NULL,  -- the react event's seq: holders in the order they came
     PRIMARY KEY (channel_id, seq, emoji, user_id)
 );
 CREATE TABLE reaction_counts (
@@ -32,6 +32,6 @@ CREATE TABLE reaction_counts (
     seq        bigint NOT NULL,
     emoji      text NOT NULL,
     holders    integer NOT NULL,
-    first_at   bigint NOT NULL,  -- the order a message's reactions are listed in
+    first_seq  bigint NOT NULL,  -- the seq that added it: a message's reactions in order
     PRIMARY KEY (channel_id, seq, emoji)
 );

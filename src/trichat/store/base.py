@@ -24,7 +24,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from trichat.models import AppendResult, Ban, Channel, Message, MessageDraft, PresenceEntry
+from trichat.models import (
+    AppendResult,
+    Ban,
+    Change,
+    ChangeResult,
+    Channel,
+    LogEvent,
+    Message,
+    MessageDraft,
+    PresenceEntry,
+)
 
 
 class Store(Protocol):
@@ -96,9 +106,30 @@ class Store(Protocol):
         before: int | None = None,
         limit: int,
         include_deleted: bool = False,
+        top_level: bool = False,
+        thread: int | None = None,
     ) -> list[Message]:
-        """Ascending seq. With `after`: the first `limit` with seq > after. Otherwise
-        the last `limit` with seq < before (or the newest)."""
+        """Messages (no other events of the log) in their current state, reactions
+        included; ascending seq. With `after`: the first `limit` with seq > after.
+        Otherwise the last `limit` with seq < before (or the newest). `top_level`:
+        no replies; `thread`: that root and its replies only."""
+
+    async def events(self, channel_id: str, *, after: int, limit: int) -> list[Message | LogEvent]:
+        """The log after `after` in seq order, every kind; messages in their current
+        state (a deleted one with its text gone), other events as stored."""
+
+    async def change(self, op: Change) -> ChangeResult:
+        """Rule on `op` and store it as the channel's next seq, its target's state
+        changed in the same transaction; `LogRefused` when a rule says no. A
+        `message_id` the user used before in the channel (for any operation)
+        changes nothing and returns the first event. An `append` with a
+        `parent_seq` is a reply, ruled on the same way."""
+
+    async def reaction_users(
+        self, channel_id: str, seq: int, limit: int
+    ) -> list[tuple[str, list[str]]]:
+        """Each emoji on message `seq` (in the order first added) and its first
+        `limit` holders (in the order they reacted)."""
 
     async def delete_message(self, channel_id: str, seq: int, now: int) -> Message | None:
         """Soft-delete; returns the message as it was, None when unknown."""

@@ -27,7 +27,8 @@ import trio
 
 from trichat import aio
 from trichat.errors import Conflict, StoreUnavailable
-from trichat.models import AppendResult, Message, MessageDraft
+from trichat.models import AppendResult, Change, ChangeResult, Message, MessageDraft
+from trichat.store import pg_log
 from trichat.store.rows import MESSAGES, Row
 from trichat.store.sql import POSTGRES, SqlStore, Statements, no_channel
 from trichat.store.writer import Job, Writer, running
@@ -286,7 +287,12 @@ class PostgresStore(SqlStore):
         return {str(row["id"]): row["last_seq"] for row in rows}
 
     async def append(self, draft: MessageDraft) -> AppendResult:
+        if draft.parent_seq is not None:  # a reply: its root is checked and counted
+            return await self._write(partial(pg_log.reply, draft=draft))
         return await self._writer.submit(_Append(draft))  # type: ignore[no-any-return]
+
+    async def change(self, op: Change) -> ChangeResult:
+        return await self._write(partial(pg_log.change, op=op))
 
     async def delete_message(self, channel_id: str, seq: int, now: int) -> Message | None:
         async def delete(c: asyncpg.Connection) -> Row | None:

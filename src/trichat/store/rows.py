@@ -84,6 +84,14 @@ def log_item(row: Row) -> Message | LogEvent:
     )  # fmt: skip
 
 
+def as_event(item: Message | LogEvent) -> LogEvent:
+    """A log item as the event its ack names (a message: kind message, no target)."""
+    if isinstance(item, LogEvent):
+        return item
+    return LogEvent(item.channel_id, item.seq, EV_MESSAGE, 0, item.message_id, item.user_id,
+                    item.created_at)  # fmt: skip
+
+
 def _ban(row: Row) -> Ban:
     return Ban(str(row[0]), row[1], row[2], row[3], row[4], row[5])
 

@@ -10,15 +10,16 @@ append (numbered from memory in SQLite, in one statement per batch in PostgreSQL
 
 from __future__ import annotations
 
+import itertools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trichat.errors import Conflict
-from trichat.models import Ban, Channel, Message, PresenceEntry
-from trichat.store.rows import BANS, CHANNELS, MESSAGES, MODERATION, PRESENCE, Row
+from trichat.models import Ban, Channel, LogEvent, Message, PresenceEntry
+from trichat.store.rows import BANS, CHANNELS, LOG, MESSAGES, MODERATION, PRESENCE, Row, log_item
 from trichat.store.writer import Writer
 
 NO_BOUND = 2**62  # above every seq: "the newest"
@@ -61,9 +62,19 @@ class Statements:
         self.message_by_id = s(
             MESSAGES.select("channel_id = $1 AND user_id = $2 AND message_id = $3")
         )
-        # [include_deleted]: (channel, bound, limit)
-        self.after = [s(_page(">", "", live)) for live in (" AND deleted_at IS NULL", "")]
-        self.before = [s(_page("<", " DESC", live)) for live in (" AND deleted_at IS NULL", "")]
+        self.log_by_id = s(LOG.select("channel_id = $1 AND user_id = $2 AND message_id = $3"))
+        self.log_after = s(LOG.select("channel_id = $1 AND seq > $2") + " ORDER BY seq LIMIT $3")
+        # the reactions of a page of messages, seqs $2..$3, each message's in order
+        self.reaction_counts = s(
+            "SELECT seq, emoji, holders FROM reaction_counts WHERE channel_id = $1 "
+            "AND seq >= $2 AND seq <= $3 ORDER BY seq, first_seq"
+        )
+        self.reaction_users = s(
+            "SELECT emoji, user_id FROM reactions WHERE channel_id = $1 AND seq = $2 "
+            "ORDER BY added_seq"
+        )
+        # (after, include_deleted, top_level, thread) → the page's statement
+        self.pages = {key: s(_page(*key)) for key in itertools.product((False, True), repeat=4)}
         self.is_member = s("SELECT 1 FROM members WHERE channel_id = $1 AND user_id = $2")
         self.add_member = s(
             "INSERT INTO members (channel_id, user_id, added_by, added_at) "
@@ -96,6 +107,9 @@ class Statements:
             PRESENCE.select("channel_id = $1") + " ORDER BY last_seen DESC LIMIT $2"
         )
 
+    def page(self, after: bool, include_deleted: bool, top_level: bool, thread: bool) -> str:
+        return self.pages[after, include_deleted, top_level, thread]
+
     def update_channel(self, changes: dict[str, object]) -> str:
         """(channel_id, now, *changes.values()): the channel as changed, or none."""
         assert changes and set(changes) <= UPDATABLE, changes
@@ -127,10 +141,13 @@ class Statements:
         return self.dialect.sql(count), self.dialect.sql(page), args
 
 
-def _page(op: str, order: str, live: str) -> str:
-    return (
-        MESSAGES.select(f"channel_id = $1 AND seq {op} $2{live}") + f" ORDER BY seq{order} LIMIT $3"
-    )
+def _page(after: bool, include_deleted: bool, top_level: bool, thread: bool) -> str:
+    """(channel, bound, limit[, root]): messages after / newest before `bound`."""
+    where = f"channel_id = $1 AND event = 'message' AND seq {'>' if after else '<'} $2"
+    where += "" if include_deleted else " AND deleted_at IS NULL"
+    where += " AND parent_seq IS NULL" if top_level else ""
+    where += " AND (seq = $4 OR parent_seq = $4)" if thread else ""
+    return LOG.select(where) + f" ORDER BY seq{'' if after else ' DESC'} LIMIT $3"
 
 
 class SqlStore(ABC):
@@ -228,13 +245,50 @@ class SqlStore(ABC):
         before: int | None = None,
         limit: int,
         include_deleted: bool = False,
+        top_level: bool = False,
+        thread: int | None = None,
     ) -> list[Message]:
-        if after is not None:
-            rows = await self._all(self.sql.after[include_deleted], (channel_id, after, limit))
-            return [MESSAGES.record(r) for r in rows]
-        bound = before if before is not None else NO_BOUND
-        rows = await self._all(self.sql.before[include_deleted], (channel_id, bound, limit))
-        return [MESSAGES.record(r) for r in reversed(rows)]
+        """A page of messages (not the log's other events) in their current state,
+        oldest first: after a seq, or the newest before one. `top_level`: no
+        replies; `thread`: that root and its replies only."""
+        sql = self.sql.page(after is not None, include_deleted, top_level, thread is not None)
+        bound = after if after is not None else before if before is not None else NO_BOUND
+        args: tuple[object, ...] = (channel_id, bound, limit)
+        rows = await self._all(sql, args if thread is None else (*args, thread))
+        found = [MESSAGES.record(r) for r in rows]
+        return await self._with_reactions(found if after is not None else found[::-1])
+
+    async def events(self, channel_id: str, *, after: int, limit: int) -> list[Message | LogEvent]:
+        """The raw log after a seq, in seq order, messages in their current state."""
+        rows = await self._all(self.sql.log_after, (channel_id, after, limit))
+        items = [log_item(r) for r in rows]
+        messages = await self._with_reactions([m for m in items if isinstance(m, Message)])
+        now = {m.seq: m for m in messages}
+        return [now.get(i.seq, i) if isinstance(i, Message) else i for i in items]
+
+    async def _with_reactions(self, page: list[Message]) -> list[Message]:
+        """`page` with each message's reactions (one read for the whole page)."""
+        if not page:
+            return page
+        seqs = [m.seq for m in page]
+        args = (page[0].channel_id, min(seqs), max(seqs))
+        held: dict[int, list[tuple[str, int]]] = {}
+        for seq, emoji, holders in await self._all(self.sql.reaction_counts, args):
+            held.setdefault(seq, []).append((emoji, holders))
+        if not held:
+            return page
+        return [replace(m, reactions=tuple(held[m.seq])) if m.seq in held else m for m in page]
+
+    async def reaction_users(
+        self, channel_id: str, seq: int, limit: int
+    ) -> list[tuple[str, list[str]]]:
+        """Each emoji on message `seq` with its first `limit` holders, in order."""
+        users: dict[str, list[str]] = {}
+        for emoji, user_id in await self._all(self.sql.reaction_users, (channel_id, seq)):
+            holders = users.setdefault(emoji, [])
+            if len(holders) < limit:
+                holders.append(user_id)
+        return list(users.items())
 
     async def get_message(self, channel_id: str, seq: int) -> Message | None:
         row = await self._one(self.sql.message, (channel_id, seq))

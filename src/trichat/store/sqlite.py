@@ -34,8 +34,9 @@ from typing import Any, TypeVar
 import trio
 
 from trichat.errors import StoreUnavailable
-from trichat.models import AppendResult, Message, MessageDraft, now_ms
-from trichat.store.rows import MESSAGES, Row
+from trichat.models import AppendResult, Change, ChangeResult, Message, MessageDraft, now_ms
+from trichat.store.log_sql import LogStatements, check_parent, facts, rule, steps
+from trichat.store.rows import MESSAGES, Row, as_event, log_item
 from trichat.store.sql import SQLITE, SqlStore, Statements, no_channel
 from trichat.store.sqlite_files import WritableFiles, lock_file
 from trichat.store.sqlite_upgrade import ensure_schema
@@ -53,6 +54,12 @@ _INSERT_MESSAGE = (
     f"INSERT INTO messages ({MESSAGES.columns}) VALUES (?,?,?,?,?,?,?,?,?,?,NULL) "
     "ON CONFLICT (channel_id, user_id, message_id) DO NOTHING"
 )
+
+
+_INSERT_REPLY = (
+    f"INSERT INTO messages ({MESSAGES.columns}, parent_seq) VALUES (?,?,?,?,?,?,?,?,?,?,NULL,?)"
+)
+_LOG = LogStatements(SQLITE)
 
 
 class _Job(Job):
@@ -272,6 +279,8 @@ class SqliteStore(SqlStore):
         return await self._read(read)
 
     async def append(self, draft: MessageDraft) -> AppendResult:
+        if draft.parent_seq is not None:
+            return await self._write(partial(self._reply, draft))
         seqs = self._seqs
 
         def append(c: sqlite3.Connection) -> AppendResult:
@@ -286,6 +295,39 @@ class SqliteStore(SqlStore):
 
         # no savepoint: it writes one row or nothing
         return await self._writer.submit(_Job(append, False))  # type: ignore[no-any-return]
+
+    def _reply(self, draft: MessageDraft, c: sqlite3.Connection) -> AppendResult:
+        """A reply: its root checked, then stored and counted on the root."""
+        key = (draft.channel_id, draft.user_id, draft.message_id)
+        first = c.execute(_SQL.message_by_id, key).fetchone()
+        if first is not None:  # a retry: answered even if the root is gone since
+            return AppendResult(MESSAGES.record(first), duplicate=True)
+        check_parent(draft, c.execute(_LOG.parent, (draft.channel_id, draft.parent_seq)).fetchone())
+        msg = draft.numbered(self._seqs.next(c, draft.channel_id))
+        c.execute(_INSERT_REPLY, (*msg.columns(), msg.parent_seq))
+        c.execute(_LOG.reply_added, (msg.channel_id, msg.parent_seq, msg.created_at))
+        self._seqs.took(msg.channel_id, msg.seq)
+        return AppendResult(msg, duplicate=False)
+
+    async def change(self, op: Change) -> ChangeResult:
+        return await self._write(partial(self._change_log, op))  # type: ignore[no-any-return]
+
+    def _change_log(self, op: Change, c: sqlite3.Connection) -> ChangeResult:
+        """In the writer's batch, inside its own savepoint: a refusal undoes it."""
+        key = (op.channel_id, op.user_id, op.message_id)
+        first = c.execute(_SQL.log_by_id, key).fetchone()
+        if first is not None:
+            return ChangeResult(as_event(log_item(first)), duplicate=True)
+        target = facts(c.execute(_LOG.facts, _LOG.facts_args(op)).fetchone())
+        if not rule(op, target):
+            return ChangeResult(None, duplicate=False)
+        assert target is not None
+        seq = self._seqs.next(c, op.channel_id)
+        todo, event = steps(_LOG, op, target, seq)
+        for sql, args in todo:
+            c.execute(sql, args)
+        self._seqs.took(op.channel_id, seq)
+        return ChangeResult(event, duplicate=False)
 
     async def delete_message(self, channel_id: str, seq: int, now: int) -> Message | None:
         def delete(c: sqlite3.Connection) -> Row | None:

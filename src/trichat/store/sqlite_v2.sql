@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS reactions (
     seq        INTEGER NOT NULL,
     emoji      TEXT NOT NULL,
     user_id    TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
+    added_seq  INTEGER NOT NULL,
     PRIMARY KEY (channel_id, seq, emoji, user_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reaction_counts (
@@ -22,6 +22,6 @@ CREATE TABLE IF NOT EXISTS reaction_counts (
     seq        INTEGER NOT NULL,
     emoji      TEXT NOT NULL,
     holders    INTEGER NOT NULL,
-    first_at   INTEGER NOT NULL,
+    first_seq  INTEGER NOT NULL,
     PRIMARY KEY (channel_id, seq, emoji)
 ) WITHOUT ROWID;
