@@ -28,6 +28,51 @@ def test_parse_each_type() -> None:
     )
 
 
+CID = "6da78d63-0ed9-428e-84fa-c66bf2e97bd1"
+
+
+def test_message_reply_and_mentions() -> None:
+    base = {"type": "message", "channel_id": CID, "content": "hi", "message_id": "m"}
+    assert parse({**base, "parent_seq": 3}) == frames.Send(CID, "hi", "m", parent_seq=3)
+    assert parse({**base, "parent_seq": None, "mentions": None}) == frames.Send(CID, "hi", "m")
+    assert parse({**base, "mentions": ["bob", "b" * 128]}) == frames.Send(
+        CID, "hi", "m", mentions=("bob", "b" * 128)
+    )
+    assert parse({**base, "mentions": []}) == frames.Send(CID, "hi", "m")
+    many = [f"u{i}" for i in range(frames.MAX_MENTIONS)]
+    assert parse({**base, "mentions": many, "parent_seq": 2**62}) == frames.Send(
+        CID, "hi", "m", 2**62, tuple(many)
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ({"parent_seq": 0}, "'parent_seq' must be an integer in 1.."),
+        ({"parent_seq": -1}, "'parent_seq' must be an integer in 1.."),
+        ({"parent_seq": 2**62 + 1}, "'parent_seq' must be an integer in 1.."),
+        ({"parent_seq": "3"}, "'parent_seq' must be an integer in 1.."),
+        ({"parent_seq": True}, "'parent_seq' must be an integer in 1.."),
+        ({"parent_seq": 1.0}, "'parent_seq' must be an integer in 1.."),
+        ({"mentions": "bob"}, "'mentions' must be a list of user ids"),
+        ({"mentions": {"bob": 1}}, "'mentions' must be a list of user ids"),
+        ({"mentions": [f"u{i}" for i in range(21)]}, "more than 20 user ids"),
+        ({"mentions": [""]}, "each mention must be a user id of 1..128 characters"),
+        ({"mentions": ["b" * 129]}, "each mention must be a user id of 1..128 characters"),
+        ({"mentions": [7]}, "each mention must be a user id of 1..128 characters"),
+        ({"mentions": [None]}, "each mention must be a user id of 1..128 characters"),
+        ({"mentions": ["a\x00b"]}, "a mention must not contain NUL"),
+    ],
+)
+def test_message_bad_reply_or_mentions(extra: dict[str, object], says: str) -> None:
+    frame = {"type": "message", "channel_id": CID, "content": "hi", "message_id": "m", **extra}
+    with pytest.raises(ClientError) as info:
+        parse(frame)
+    assert info.value.code == "bad_request"
+    assert says in info.value.message
+    assert (info.value.channel_id, info.value.message_id) == (CID, "m")
+
+
 def test_unknown_fields_are_ignored() -> None:
     assert parse({"type": "leave", "channel_id": "c", "extra": [1]}) == frames.Leave("c")
 
@@ -57,19 +102,66 @@ def test_too_long_counts_characters() -> None:
     assert (info.value.channel_id, info.value.message_id) == ("c", "m")
 
 
+T = 1_768_471_200_123
+STAMP = "2026-01-15T10:00:00.123Z"
+
+
 def test_encode_message_and_ack() -> None:
-    msg = Message("c", 7, "m", "u", "name", None, None, "hi", "user", 1_768_471_200_123)
-    body = orjson.loads(frames.encode_message(msg))
-    assert body["type"] == "message" and body["seq"] == 7
-    assert body["timestamp"] == "2026-01-15T10:00:00.123Z"
+    msg = Message("c", 7, "m", "u", "name", None, None, "hi", "user", T)
+    assert orjson.loads(frames.encode_message(msg)) == {
+        "type": "message",
+        "channel_id": "c",
+        "seq": 7,
+        "message_id": "m",
+        "user_id": "u",
+        "username": "name",
+        "display_name": None,
+        "avatar_url": None,
+        "content": "hi",
+        "timestamp": STAMP,
+        "kind": "user",
+        "parent_seq": None,
+        "edited_at": None,
+        "deleted": False,
+        "reactions": [],
+        "reply_count": 0,
+        "last_reply_at": None,
+    }
     ack = orjson.loads(frames.encode_ack(msg))
     assert ack == {
         "type": "ack",
         "channel_id": "c",
         "message_id": "m",
         "seq": 7,
-        "timestamp": "2026-01-15T10:00:00.123Z",
+        "timestamp": STAMP,
     }
+
+
+def test_encode_message_in_its_current_state() -> None:
+    msg = Message(
+        "c", 9, "m", "u", "name", "Name", "http://a/b.png", "hi again", "user", T,
+        parent_seq=None, edited_at=T + 1000, reply_count=2, last_reply_at=T + 61_000,
+        reactions=(("👍", 3), ("🇫🇷", 1)),
+    )  # fmt: skip
+    body = orjson.loads(frames.encode_message(msg))
+    assert {k: body[k] for k in ("content", "display_name", "avatar_url")} == {
+        "content": "hi again",
+        "display_name": "Name",
+        "avatar_url": "http://a/b.png",
+    }
+    assert body["edited_at"] == "2026-01-15T10:00:01.123Z"
+    assert body["last_reply_at"] == "2026-01-15T10:01:01.123Z"
+    assert body["reactions"] == [{"emoji": "👍", "count": 3}, {"emoji": "🇫🇷", "count": 1}]
+    assert (body["reply_count"], body["parent_seq"], body["deleted"]) == (2, None, False)
+    assert frames.message_payload(msg) == body  # the REST shape is the same dict
+
+
+def test_encode_reply_and_deleted_message() -> None:
+    reply = Message("c", 10, "m2", "u", "name", None, None, "yes", "user", T, parent_seq=9)
+    assert orjson.loads(frames.encode_message(reply))["parent_seq"] == 9
+    gone = Message("c", 11, "m3", "u", "name", None, None, "", "user", T, deleted=True)
+    body = orjson.loads(frames.encode_message(gone))
+    assert (body["deleted"], body["content"]) == (True, "")
 
 
 def test_error_frame_carries_ids() -> None:

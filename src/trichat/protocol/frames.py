@@ -3,7 +3,8 @@
 Parsing turns one JSON text into one of the frame records below or raises
 `ClientError(bad_request)` saying what is wrong. Encoding builds the JSON bytes of
 a server frame once; `ws_frame` wraps them in an (unmasked) WebSocket text frame
-header so the very same bytes are valid on every connection.
+header so the very same bytes are valid on every connection. The channel log's
+records and encoders (SPEC §6) are in `log_frames`; they are named here too.
 """
 
 from __future__ import annotations
@@ -15,10 +16,21 @@ from typing import Any
 import orjson
 
 from trichat.errors import BAD_REQUEST, TOO_LONG, ClientError
-from trichat.models import Message, rfc3339
+from trichat.models import LogEvent, Message, rfc3339
+
+# the log's records and encoders live in `log_frames`; named here too (the aliases
+# re-export), so that a door needs one import for every frame
+from trichat.protocol.log_frames import ChangeFrame as ChangeFrame
+from trichat.protocol.log_frames import Delete, Edit, React, check_emoji, encode_change_event
+from trichat.protocol.log_frames import encode_change_ack as encode_change_ack
+from trichat.protocol.log_frames import encode_deleted_event as encode_deleted_event
+from trichat.protocol.log_frames import encode_edited as encode_edited
+from trichat.protocol.log_frames import encode_reaction as encode_reaction
 from trichat.protocol.values import MAX_SEQ, canonical_uuid, has_nul, is_blank, is_seq
 
 MAX_MESSAGE_ID = 64
+MAX_MENTIONS = 20  # SPEC §8: more → bad_request
+MAX_USER_ID = 128  # as a user id in a REST path
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +49,8 @@ class Send:
     channel_id: str
     content: str
     message_id: str | None
+    parent_seq: int | None = None  # a reply: its thread's root
+    mentions: tuple[str, ...] = ()  # user ids as sent (SPEC §8 rules on them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +63,7 @@ class Refresh:
     token: str
 
 
-ClientFrame = Join | Leave | Send | Typing | Refresh
+ClientFrame = Join | Leave | Send | Typing | Refresh | Edit | Delete | React
 
 
 def _bad(message: str, **ids: str | None) -> ClientError:
@@ -100,6 +114,73 @@ def check_message_id(message_id: Any, **ids: str | None) -> str | None:
     return message_id
 
 
+def _target_seq(value: Any, ids: dict[str, str | None]) -> int:
+    """The seq of the message a change is for: 0..MAX_SEQ like every seq (0 names
+    no message: the store answers `not_found`, as it does for a REST path)."""
+    if value is None:
+        raise _bad("missing field 'target_seq'", **ids)
+    if not is_seq(value):
+        raise _bad(f"field 'target_seq' must be an integer in 0..{MAX_SEQ}", **ids)
+    return value
+
+
+def _parent_seq(value: Any, ids: dict[str, str | None]) -> int | None:
+    if value is None:
+        return None
+    if not is_seq(value) or value < 1:
+        raise _bad(f"field 'parent_seq' must be an integer in 1..{MAX_SEQ}", **ids)
+    return value
+
+
+def _mentions(value: Any, ids: dict[str, str | None]) -> tuple[str, ...]:
+    """The user ids a message mentions, as sent: who of them is kept is the
+    service's to decide (SPEC §8)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _bad("field 'mentions' must be a list of user ids", **ids)
+    if len(value) > MAX_MENTIONS:
+        raise _bad(f"field 'mentions' holds more than {MAX_MENTIONS} user ids", **ids)
+    for user_id in value:
+        if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID:
+            raise _bad(f"each mention must be a user id of 1..{MAX_USER_ID} characters", **ids)
+        if has_nul(user_id):
+            raise _bad("a mention must not contain NUL", **ids)
+    return tuple(value)
+
+
+def _send(obj: dict[str, Any], max_content_chars: int) -> Send:
+    channel_id = _channel_id(obj)
+    message_id = check_message_id(obj.get("message_id"), channel_id=channel_id)
+    ids = {"channel_id": channel_id, "message_id": message_id}
+    content = check_content(_str_field(obj, "content", **ids), max_content_chars, **ids)
+    parent_seq, mentions = obj.get("parent_seq"), obj.get("mentions")
+    if parent_seq is None and mentions is None:
+        return Send(channel_id, content, message_id)
+    return Send(
+        channel_id, content, message_id, _parent_seq(parent_seq, ids), _mentions(mentions, ids)
+    )
+
+
+def _change(obj: dict[str, Any], kind: str, max_content_chars: int) -> ChangeFrame:
+    """`edit`, `delete`, `react` or `unreact`: a channel, the message it changes,
+    and the one field each needs."""
+    channel_id = _channel_id(obj)
+    message_id = check_message_id(obj.get("message_id"), channel_id=channel_id)
+    ids = {"channel_id": channel_id, "message_id": message_id}
+    target_seq = _target_seq(obj.get("target_seq"), ids)
+    if kind == "edit":
+        content = check_content(_str_field(obj, "content", **ids), max_content_chars, **ids)
+        return Edit(channel_id, target_seq, content, message_id)
+    if kind == "delete":
+        return Delete(channel_id, target_seq, message_id)
+    emoji = check_emoji(_str_field(obj, "emoji", **ids), **ids)
+    return React(channel_id, target_seq, emoji, message_id, remove=kind == "unreact")
+
+
+_CHANGES = frozenset({"edit", "delete", "react", "unreact"})
+
+
 def parse(text: str | bytes, *, max_content_chars: int) -> ClientFrame:
     """One client text frame → a frame record, or `ClientError`."""
     try:
@@ -112,12 +193,9 @@ def parse(text: str | bytes, *, max_content_chars: int) -> ClientFrame:
     if not isinstance(kind, str):
         raise _bad("missing field 'type'")
     if kind == "message":
-        channel_id = _channel_id(obj)
-        raw_id = obj.get("message_id")
-        message_id = check_message_id(raw_id, channel_id=channel_id)
-        ids = {"channel_id": channel_id, "message_id": message_id}
-        content = _str_field(obj, "content", **ids)
-        return Send(channel_id, check_content(content, max_content_chars, **ids), message_id)
+        return _send(obj, max_content_chars)
+    if kind in _CHANGES:
+        return _change(obj, kind, max_content_chars)
     if kind == "join":
         channel_id = _channel_id(obj)
         since = obj.get("since")
@@ -141,6 +219,10 @@ def encode(obj: dict[str, Any]) -> bytes:
 
 
 def message_payload(msg: Message) -> dict[str, Any]:
+    """A message in its current state (SPEC §6). On the hot path of every
+    delivery: one literal, and nothing to loop over without reactions."""
+    reactions = msg.reactions
+    edited_at, last_reply_at = msg.edited_at, msg.last_reply_at
     return {
         "type": "message",
         "channel_id": msg.channel_id,
@@ -153,11 +235,25 @@ def message_payload(msg: Message) -> dict[str, Any]:
         "content": msg.content,
         "timestamp": rfc3339(msg.created_at),
         "kind": msg.kind,
+        "parent_seq": msg.parent_seq,
+        "edited_at": None if edited_at is None else rfc3339(edited_at),
+        "deleted": msg.deleted,
+        "reactions": [{"emoji": e, "count": n} for e, n in reactions] if reactions else [],
+        "reply_count": msg.reply_count,
+        "last_reply_at": None if last_reply_at is None else rfc3339(last_reply_at),
     }
 
 
 def encode_message(msg: Message) -> bytes:
     return orjson.dumps(message_payload(msg))
+
+
+def encode_log_event(item: Message | LogEvent) -> bytes:
+    """One entry of a channel's log as members get it, whatever its kind: for
+    replay after `join` with `since` and for REST `events`."""
+    if isinstance(item, Message):
+        return encode_message(item)
+    return encode_change_event(item)
 
 
 def encode_ack(msg: Message) -> bytes:
@@ -218,6 +314,8 @@ def encode_presence(
 
 
 def encode_deleted(channel_id: str, seq: int) -> bytes:
+    """The v1 `message_deleted` (`seq`: the deleted message's). Superseded by
+    `encode_deleted_event`; kept until its last caller has moved."""
     return orjson.dumps({"type": "message_deleted", "channel_id": channel_id, "seq": seq})
 
 
