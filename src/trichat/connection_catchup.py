@@ -1,10 +1,15 @@
 """A join's catch-up: `joined`, then history, then live traffic, with no gap and
-no duplicate between what was read from the store and what the supervisor sends."""
+no duplicate between what was read from the store and what the supervisor sends.
+With `since`, the history is the channel's log (every event, messages in their
+current state); without, the last messages in current state."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from trichat.config import Settings
 from trichat.hub import Member, Supervisor
+from trichat.models import LogEvent, Message
 from trichat.protocol import frames
 from trichat.service import ChatService
 
@@ -25,22 +30,22 @@ async def catch_up(
     upto = sup.released
     if since is not None and upto - since <= settings.recover_max:
         recovered = True
-        history = await chat.replay(channel_id, after=since, limit=settings.recover_max)
-        history = [m for m in history if m.seq <= upto]
+        log = await chat.replay(channel_id, after=since, limit=settings.recover_max)
+        history: Sequence[Message | LogEvent] = [m for m in log if m.seq <= upto]
     else:
         recovered = since is None
         limit = settings.history_on_join
         history = []
         if limit:
-            history = await chat.replay(channel_id, before=upto + 1, limit=limit)
+            history = await chat.recent(channel_id, before=upto + 1, limit=limit)
     out = member.outbox
     await out.send(frames.ws_frame(frames.encode_joined(channel_id, upto, recovered)))
-    for m in history:
-        await out.send(frames.ws_frame(frames.encode_message(m)))
+    for item in history:
+        await out.send(frames.ws_frame(frames.encode_log_event(item)))
     seen = max(upto, since or 0)
     while (need := sup.attach(member, seen)) is not None:
         more = await chat.replay(channel_id, after=need, limit=CATCH_UP_BATCH)
         more = [m for m in more if m.seq <= sup.released]
-        for m in more:
-            await out.send(frames.ws_frame(frames.encode_message(m)))
+        for item in more:
+            await out.send(frames.ws_frame(frames.encode_log_event(item)))
         seen = more[-1].seq if more else sup.released

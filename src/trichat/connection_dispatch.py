@@ -1,5 +1,5 @@
 """The dispatcher: a session's client frames become service calls (`ChatService`
-send, typing, check_join, replay, presence) and their answers become frames.
+send, change, typing, check_join, replay, presence) and their answers frames.
 
 A `ClientError` becomes an `error` frame and never closes the socket (a store or
 cluster that is away arrives as the service's `unavailable`). Nothing new is
@@ -8,7 +8,8 @@ frame is acked before a shutdown's close frames go out (`Sessions.inflight`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -16,6 +17,7 @@ from trichat import errors
 from trichat.connection_catchup import catch_up
 from trichat.errors import NOT_JOINED, ClientError
 from trichat.hub import Supervisor
+from trichat.models import now_ms
 from trichat.protocol import frames
 
 if TYPE_CHECKING:
@@ -44,35 +46,89 @@ async def on_text(session: Session, text: str) -> None:
 
 
 async def dispatch(session: Session, frame: frames.ClientFrame) -> None:
-    msg = session.deps.metrics.msg
-    if isinstance(frame, frames.Send):
-        msg["message"].inc()
-        if frame.channel_id not in session.joined:
-            raise ClientError(
-                NOT_JOINED,
-                "join the channel before sending to it",
-                channel_id=frame.channel_id,
-                message_id=frame.message_id,
-            )
-        result = await session.deps.service.send(
-            session.principal, frame.channel_id, frame.content, frame.message_id
+    await _HANDLERS[type(frame)](session, frame)
+
+
+def _must_be_joined(session: Session, channel_id: str, message_id: str | None = None) -> None:
+    if channel_id not in session.joined:
+        raise ClientError(
+            NOT_JOINED,
+            "join the channel before sending to it",
+            channel_id=channel_id,
+            message_id=message_id,
         )
-        session.outbox.offer(frames.ws_frame(frames.encode_ack(result.message)))
-        msg["ack"].inc()
-    elif isinstance(frame, frames.Join):
-        msg["join"].inc()
-        await join(session, frame)
-    elif isinstance(frame, frames.Leave):
-        msg["leave"].inc()
-        await leave(session, frame.channel_id)
-    elif isinstance(frame, frames.Typing):
-        msg["typing"].inc()
-        if frame.channel_id not in session.joined:
-            raise ClientError(NOT_JOINED, "join the channel first", channel_id=frame.channel_id)
-        await session.deps.service.typing(session.principal, frame.channel_id)
-    elif isinstance(frame, frames.Refresh):
-        msg["refresh"].inc()
-        session.liveness.refresh(frame.token)
+
+
+async def _send(session: Session, frame: frames.Send) -> None:
+    msg = session.deps.metrics.msg
+    msg["message"].inc()
+    _must_be_joined(session, frame.channel_id, frame.message_id)
+    result = await session.deps.service.send(
+        session.principal,
+        frame.channel_id,
+        frame.content,
+        frame.message_id,
+        parent_seq=frame.parent_seq,
+    )
+    session.outbox.offer(frames.ws_frame(frames.encode_ack(result.message)))
+    msg["ack"].inc()
+
+
+async def _change(session: Session, frame: frames.ChangeFrame) -> None:
+    """An edit, deletion, reaction or unreaction: acked with the change's seq (or
+    null when it stored nothing)."""
+    msg = session.deps.metrics.msg
+    msg[frame.kind].inc()
+    _must_be_joined(session, frame.channel_id, frame.message_id)
+    result = await session.deps.service.change(
+        session.principal,
+        frame.channel_id,
+        frame.kind,
+        frame.target_seq,
+        message_id=frame.message_id,
+        content=getattr(frame, "content", ""),
+        emoji=getattr(frame, "emoji", ""),
+    )
+    event = result.event
+    mid = event.message_id if event is not None else frame.message_id or ""
+    seq, at = (event.seq, event.created_at) if event is not None else (None, now_ms())
+    ack = frames.encode_change_ack(frame.channel_id, mid, seq, at)
+    session.outbox.offer(frames.ws_frame(ack))
+    msg["ack"].inc()
+
+
+async def _join(session: Session, frame: frames.Join) -> None:
+    session.deps.metrics.msg["join"].inc()
+    await join(session, frame)
+
+
+async def _leave(session: Session, frame: frames.Leave) -> None:
+    session.deps.metrics.msg["leave"].inc()
+    await leave(session, frame.channel_id)
+
+
+async def _typing(session: Session, frame: frames.Typing) -> None:
+    session.deps.metrics.msg["typing"].inc()
+    if frame.channel_id not in session.joined:
+        raise ClientError(NOT_JOINED, "join the channel first", channel_id=frame.channel_id)
+    await session.deps.service.typing(session.principal, frame.channel_id)
+
+
+async def _refresh(session: Session, frame: frames.Refresh) -> None:
+    session.deps.metrics.msg["refresh"].inc()
+    session.liveness.refresh(frame.token)
+
+
+_HANDLERS: dict[type, Callable[[Session, Any], Awaitable[None]]] = {
+    frames.Send: _send,
+    frames.Edit: _change,
+    frames.Delete: _change,
+    frames.React: _change,
+    frames.Join: _join,
+    frames.Leave: _leave,
+    frames.Typing: _typing,
+    frames.Refresh: _refresh,
+}
 
 
 async def join(session: Session, frame: frames.Join) -> None:

@@ -176,9 +176,7 @@ class Supervisor:
                 held = state.reorder.highest_held or 0
                 upto = max(held, channel.last_seq if channel else state.released)
             while state.released < upto:
-                rows = await store.messages(
-                    self.channel_id, after=state.released, limit=FILL_BATCH, include_deleted=True
-                )
+                rows = await store.events(self.channel_id, after=state.released, limit=FILL_BATCH)
                 now, complete = trio.current_time(), len(rows) < FILL_BATCH
                 self._perform(state.filled(rows, now, upto=upto, complete=complete))
         except Exception:

@@ -7,7 +7,20 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-MESSAGE_TYPES = ("join", "leave", "message", "typing", "refresh", "ack", "delivery", "invalid")
+MESSAGE_TYPES = (
+    "join",
+    "leave",
+    "message",
+    "edit",
+    "delete",
+    "react",
+    "unreact",
+    "typing",
+    "refresh",
+    "ack",
+    "delivery",
+    "invalid",
+)
 ERROR_TYPES = (
     "bad_request",
     "not_found",
@@ -18,6 +31,7 @@ ERROR_TYPES = (
     "too_long",
     "unauthorized",
     "unavailable",
+    "too_many_reactions",
     "handshake",
     "slow_consumer",
     "write_timeout",

@@ -158,3 +158,5 @@ async def test_reaction_users_lists_the_holders_of_each_emoji(store: Store) -> N
         await store.change(change(cid, EV_REACT, 1, f"r{n}", user=user, emoji=emoji))
     assert await store.reaction_users(cid, 1, limit=100) == [("👍", ["a", "b"]), ("🎉", ["a"])]
     assert await store.reaction_users(cid, 1, limit=1) == [("👍", ["a"]), ("🎉", ["a"])]
+    assert await store.held_reactions(cid, "a", 1, 1) == {(1, "👍"), (1, "🎉")}
+    assert await store.held_reactions(cid, "b", 2, 9) == set()

@@ -83,14 +83,16 @@ def test_a_gap_is_held_then_read_from_the_store_after_the_hold() -> None:
     assert state.released == 3 and state.deadline == math.inf
 
 
-def test_a_fill_skips_seqs_the_store_does_not_have_and_deleted_ones() -> None:
+def test_a_fill_skips_seqs_the_store_does_not_have_and_sends_deleted_ones_as_they_are() -> None:
     a = Person(1, "a")
     state = joined(a)
     state.offer(event(4), now=0.0)
     cut = state.filled([message(1)], now=1.0, upto=4, complete=False)  # a batch's limit
     assert seqs(cut) == [1] and state.released == 1
     actions = state.filled([message(2, deleted=True)], now=1.0, upto=4, complete=True)
-    assert [(x.seq, x.to) for x in actions if isinstance(x, Deliver)] == [(2, []), (4, [a])]
+    assert [(x.seq, x.to) for x in actions if isinstance(x, Deliver)] == [(2, [a]), (4, [a])]
+    deleted = payload(actions[0].frame)  # type: ignore[union-attr]
+    assert deleted["deleted"] is True and deleted["content"] == ""  # in its current state
     assert state.released == 4
 
 

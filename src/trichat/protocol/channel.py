@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from trichat.models import Message
+from trichat.models import LogEvent, Message
 from trichat.protocol.events import CLOSED, KICK, MESSAGE, TYPING, Event
-from trichat.protocol.frames import encode_left, encode_message, ws_frame
+from trichat.protocol.frames import encode_left, encode_log_event, ws_frame
 from trichat.protocol.reorder import SeqReorder
 
 GAP_HOLD = 0.25  # seconds a seq gap may stay open before the store is read
@@ -207,15 +208,14 @@ class ChannelState:
         self.resync = False
         return fill
 
-    def filled(self, rows: list[Message], now: float, *, upto: int, complete: bool) -> list[Action]:
-        """The store's messages after `released` (deleted ones included), for seqs
-        up to `upto`. `complete`: the read was not cut short by its limit, so a seq
-        up to `upto` it did not return does not exist and is skipped."""
-        items = [
-            (m.seq, (m.seq, m.created_at, None if m.deleted else encode_message(m)))
-            for m in rows
-            if m.seq <= upto
-        ]
+    def filled(
+        self, rows: Sequence[Message | LogEvent], now: float, *, upto: int, complete: bool
+    ) -> list[Action]:
+        """The store's log after `released` (messages in current state, a deleted
+        one included), for seqs up to `upto`. `complete`: the read was not cut
+        short by its limit, so a seq up to `upto` it did not return does not exist
+        and is skipped."""
+        items = [(m.seq, (m.seq, m.created_at, encode_log_event(m))) for m in rows if m.seq <= upto]
         last = upto if complete or len(items) < len(rows) or not items else items[-1][0]
         return [self._release(*ready) for ready in self.reorder.fill(items, now, upto=last)]
 

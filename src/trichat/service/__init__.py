@@ -5,11 +5,12 @@ place. One module per resource; `ChatService` is all of them in one object."""
 from __future__ import annotations
 
 from trichat.service.core import new_message_id
-from trichat.service.messages import MessageOps
+from trichat.service.log import LogOps
 from trichat.service.presence import PresenceOps
 
 __all__ = ["ChatService", "new_message_id"]
 
 
-class ChatService(MessageOps, PresenceOps):
-    """Channels (`channels.ChannelOps`, under `MessageOps`), messages and presence."""
+class ChatService(LogOps, PresenceOps):
+    """Channels (`channels.ChannelOps`), messages (`messages.MessageOps`) and the
+    log's changes (`log.LogOps`, over both), and presence."""

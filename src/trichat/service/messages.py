@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
-from trichat.broker.base import DELETED, MESSAGE, TYPING, Event
+from trichat.broker.base import MESSAGE, TYPING, Event
 from trichat.errors import (
     BAD_REQUEST,
     FORBIDDEN,
-    NOT_FOUND,
     RATE_LIMITED,
     UNAVAILABLE,
     ClientError,
     StoreUnavailable,
 )
-from trichat.models import SYSTEM, USER, AppendResult, Message, MessageDraft, Principal, now_ms
-from trichat.protocol.frames import check_content, encode_deleted, encode_message, encode_typing
+from trichat.models import (
+    SYSTEM,
+    USER,
+    AppendResult,
+    LogEvent,
+    LogRefused,
+    Message,
+    MessageDraft,
+    Principal,
+    now_ms,
+)
+from trichat.protocol.frames import check_content, encode_message, encode_typing
 from trichat.service.channels import ChannelOps
 from trichat.service.core import new_message_id
 
 log = logging.getLogger("trichat.service")
+T = TypeVar("T")
 TYPING_INTERVAL = 2.0
 
 
@@ -31,21 +43,15 @@ class MessageOps(ChannelOps):
         content: str,
         message_id: str | None,
         kind: str = USER,
+        *,
+        parent_seq: int | None = None,
     ) -> AppendResult:
         """Rate-limit, store (seq + dedupe), publish. Returns once the message is
-        durable; a repeated message_id returns the first message, publishes nothing."""
+        durable; a repeated message_id returns the first message, publishes nothing.
+        `parent_seq`: a reply in that root's thread (the store rules on the root)."""
         ids = {"channel_id": channel_id, "message_id": message_id}
         check_content(content, self.settings.max_content_chars, **ids)
-        spend = self.limits.spend(f"msg:{who.user_id}", self.settings.rate_limit_per_minute, 60.0)
-        wait = await self._cluster_call(spend)
-        if wait > 0:
-            self.metrics.rate_limit_hits.inc()
-            raise ClientError(
-                RATE_LIMITED,
-                f"more than {self.settings.rate_limit_per_minute} messages a minute",
-                retry_after=wait,
-                **ids,
-            )
+        await self._spend_message(who, **ids)
         draft = MessageDraft(
             channel_id=channel_id,
             message_id=message_id or new_message_id(),
@@ -56,20 +62,36 @@ class MessageOps(ChannelOps):
             content=content,
             kind=kind,
             created_at=now_ms(),
+            parent_seq=parent_seq,
         )
-        try:
-            result = await self.store.append(draft)
-        except StoreUnavailable as exc:
-            log.warning("append refused: %s", exc)
-            raise ClientError(
-                UNAVAILABLE, "the store cannot take the message now; retry", **ids
-            ) from exc
+        result = await self._logged(self.store.append(draft), **ids)
         if not result.duplicate:
             msg = result.message
             await self.publish(
                 Event(MESSAGE, channel_id, msg.seq, encode_message(msg), stamp=msg.created_at)
             )
         return result
+
+    async def _spend_message(self, who: Principal, **ids: str | None) -> None:
+        """One token of the user's message bucket (every change of the log spends
+        one too): `rate_limited` when it is empty."""
+        per_minute = self.settings.rate_limit_per_minute
+        wait = await self._cluster_call(self.limits.spend(f"msg:{who.user_id}", per_minute, 60.0))
+        if wait > 0:
+            self.metrics.rate_limit_hits.inc()
+            message = f"more than {per_minute} messages a minute"
+            raise ClientError(RATE_LIMITED, message, retry_after=wait, **ids)
+
+    async def _logged(self, write: Awaitable[T], **ids: str | None) -> T:
+        """A write of the channel's log: a store that cannot take it is
+        `unavailable`, a rule it broke (`LogRefused`) is the rule's error."""
+        try:
+            return await write
+        except StoreUnavailable as exc:
+            log.warning("log write refused: %s", exc)
+            raise ClientError(UNAVAILABLE, "the store cannot take it now; retry", **ids) from exc
+        except LogRefused as exc:
+            raise ClientError(exc.code, exc.message, **ids) from None
 
     async def post(
         self,
@@ -78,6 +100,8 @@ class MessageOps(ChannelOps):
         content: str,
         message_id: str | None,
         kind: str,
+        *,
+        parent_seq: int | None = None,
     ) -> AppendResult:
         """A message over REST: the poster must be allowed to join the channel."""
         if kind == SYSTEM and not who.is_admin:
@@ -85,20 +109,7 @@ class MessageOps(ChannelOps):
                 FORBIDDEN, "only admins may post system messages", channel_id=channel_id
             )
         await self.check_post(who, channel_id)
-        return await self.send(who, channel_id, content, message_id, kind)
-
-    async def delete_message(self, who: Principal, channel_id: str, seq: int) -> Message:
-        channel = await self.visible_channel(who, channel_id)
-        msg = await self._store_call(self.store.get_message(channel_id, seq))
-        if msg is None or msg.deleted:
-            raise ClientError(NOT_FOUND, "no such message", channel_id=channel_id)
-        if msg.user_id != who.user_id:
-            self._must_manage(who, channel)
-        await self._store_call(self.store.delete_message(channel_id, seq, self.clock()))
-        await self.publish(Event(DELETED, channel_id, payload=encode_deleted(channel_id, seq)))
-        if msg.user_id != who.user_id:
-            await self._log(channel_id, who, "delete_message", msg.user_id, f"seq={seq}")
-        return msg  # type: ignore[no-any-return]
+        return await self.send(who, channel_id, content, message_id, kind, parent_seq=parent_seq)
 
     async def typing(self, who: Principal, channel_id: str) -> None:
         spend = self.limits.spend(f"typing:{channel_id}:{who.user_id}", 1, TYPING_INTERVAL)
@@ -108,24 +119,34 @@ class MessageOps(ChannelOps):
             await self.publish(Event(TYPING, channel_id, payload=payload, user_id=who.user_id))
 
     async def history(
-        self, who: Principal, channel_id: str, *, before: int | None, after: int | None, limit: int
+        self,
+        who: Principal,
+        channel_id: str,
+        *,
+        before: int | None,
+        after: int | None,
+        limit: int,
+        top_level: bool = False,
+        thread: int | None = None,
     ) -> list[Message]:
-        """A page of the channel's messages (deleted ones left out), ascending."""
+        """A page of the channel's messages in current state (deleted ones left
+        out), ascending; `top_level`: no replies; `thread`: a root and its replies."""
         channel = await self.visible_channel(who, channel_id)
         if before is not None and after is not None:
             raise ClientError(BAD_REQUEST, "use either before or after, not both")
-        page = self.store.messages(channel.id, before=before, after=after, limit=limit)
-        return await self._store_call(page)
+        page = self.store.messages(
+            channel.id, before=before, after=after, limit=limit, top_level=top_level, thread=thread
+        )
+        return await self._store_call(page)  # type: ignore[no-any-return]
 
-    async def replay(
-        self,
-        channel_id: str,
-        *,
-        after: int | None = None,
-        before: int | None = None,
-        limit: int,
-    ) -> list[Message]:
-        """A joining member's catch-up: stored messages after or before a seq (deleted
-        ones left out). The join has decided the member may read them."""
-        page = self.store.messages(channel_id, after=after, before=before, limit=limit)
-        return await self._store_call(page)
+    async def replay(self, channel_id: str, *, after: int, limit: int) -> list[Message | LogEvent]:
+        """A joining member's catch-up from a seq: the log after it, every event,
+        messages in current state. The join has decided the member may read it."""
+        page = self.store.events(channel_id, after=after, limit=limit)
+        return await self._store_call(page)  # type: ignore[no-any-return]
+
+    async def recent(self, channel_id: str, *, before: int, limit: int) -> list[Message]:
+        """A joining member's history without `since`: the last messages before a
+        seq, in current state (their later events folded in, not sent)."""
+        page = self.store.messages(channel_id, before=before, limit=limit)
+        return await self._store_call(page)  # type: ignore[no-any-return]

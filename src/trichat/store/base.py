@@ -125,6 +125,11 @@ class Store(Protocol):
         changes nothing and returns the first event. An `append` with a
         `parent_seq` is a reply, ruled on the same way."""
 
+    async def held_reactions(
+        self, channel_id: str, user_id: str, first: int, last: int
+    ) -> set[tuple[int, str]]:
+        """(seq, emoji) of each reaction `user_id` holds on messages first..last."""
+
     async def reaction_users(
         self, channel_id: str, seq: int, limit: int
     ) -> list[tuple[str, list[str]]]:

@@ -69,6 +69,10 @@ class Statements:
             "SELECT seq, emoji, holders FROM reaction_counts WHERE channel_id = $1 "
             "AND seq >= $2 AND seq <= $3 ORDER BY seq, first_seq"
         )
+        self.held = s(
+            "SELECT seq, emoji FROM reactions WHERE channel_id = $1 AND user_id = $2 "
+            "AND seq >= $3 AND seq <= $4"
+        )
         self.reaction_users = s(
             "SELECT emoji, user_id FROM reactions WHERE channel_id = $1 AND seq = $2 "
             "ORDER BY added_seq"
@@ -278,6 +282,13 @@ class SqlStore(ABC):
         if not held:
             return page
         return [replace(m, reactions=tuple(held[m.seq])) if m.seq in held else m for m in page]
+
+    async def held_reactions(
+        self, channel_id: str, user_id: str, first: int, last: int
+    ) -> set[tuple[int, str]]:
+        """(seq, emoji) of each reaction `user_id` holds on messages first..last."""
+        rows = await self._all(self.sql.held, (channel_id, user_id, first, last))
+        return {(seq, emoji) for seq, emoji in rows}
 
     async def reaction_users(
         self, channel_id: str, seq: int, limit: int

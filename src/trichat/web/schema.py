@@ -34,8 +34,10 @@ class Field:
     def schema(self) -> dict[str, Any]:
         if isinstance(self.type, Model):
             out: dict[str, Any] = {"$ref": f"#/components/schemas/{self.type.name}"}
-        elif isinstance(self.type, tuple):
+        elif isinstance(self.type, tuple) and isinstance(self.type[1], Model):
             out = {"type": "array", "items": {"$ref": f"#/components/schemas/{self.type[1].name}"}}
+        elif isinstance(self.type, tuple):
+            out = {"type": "array", "items": {"type": _JSON_TYPES[self.type[1]]}}
         else:
             out = {"type": _JSON_TYPES[self.type]}
             bound = ("minLength", "maxLength") if self.type is str else ("minimum", "maximum")
@@ -129,7 +131,11 @@ class Model:
                     raise ApiError(400, f"{f.name} is required")
                 continue
             value: Any = raw
-            if f.type is int:
+            if f.type is bool:
+                if raw not in ("true", "false"):
+                    raise ApiError(400, f"{f.name} must be true or false")
+                value = raw == "true"
+            elif f.type is int:
                 value = int_text(raw, maximum=MAX_INT64)
                 if value is None:
                     raise ApiError(400, f"{f.name} must be a non-negative integer") from None

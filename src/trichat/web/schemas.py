@@ -69,20 +69,33 @@ ListChannelsQuery = Model(
     ],
 )
 
-Message = Model(
-    "Message",
+Reaction = Model(
+    "Reaction",
     [
-        Field("channel_id", str, required=True, fmt="uuid"),
-        Field("seq", int, required=True),
-        Field("message_id", str, required=True),
-        Field("user_id", str, required=True),
-        Field("username", str, required=True),
-        Field("display_name", str, required=True, nullable=True),
-        Field("avatar_url", str, required=True, nullable=True),
-        Field("content", str, required=True),
-        Field("timestamp", str, required=True, fmt="date-time"),
-        Field("kind", str, required=True, enum=(USER, SYSTEM)),
+        Field("emoji", str, required=True),
+        Field("count", int, required=True),
+        Field("me", bool, required=True, description="the caller holds it"),
     ],
+)
+_MESSAGE_FIELDS = [
+    Field("channel_id", str, required=True, fmt="uuid"),
+    Field("seq", int, required=True),
+    Field("message_id", str, required=True),
+    Field("user_id", str, required=True),
+    Field("username", str, required=True),
+    Field("display_name", str, required=True, nullable=True),
+    Field("avatar_url", str, required=True, nullable=True),
+    Field("content", str, required=True),
+    Field("timestamp", str, required=True, fmt="date-time"),
+    Field("kind", str, required=True, enum=(USER, SYSTEM)),
+    Field("parent_seq", int, required=True, nullable=True, description="a reply's root"),
+    Field("edited_at", str, required=True, nullable=True, fmt="date-time"),
+    Field("deleted", bool, required=True),
+    Field("reply_count", int, required=True, description="replies not deleted"),
+    Field("last_reply_at", str, required=True, nullable=True, fmt="date-time"),
+]
+Message = Model(
+    "Message", [*_MESSAGE_FIELDS, Field("reactions", ("array", Reaction), required=True)]
 )
 MessageList = Model(
     "MessageList",
@@ -103,6 +116,8 @@ MessagesQuery = Model(
         Field("limit", int, minimum=1, maximum=100),
         Field("before", int, minimum=0, maximum=MAX_SEQ),
         Field("after", int, minimum=0, maximum=MAX_SEQ),
+        Field("top_level", bool, description="leave replies out"),
+        Field("thread", int, minimum=1, maximum=MAX_SEQ, description="a root and its replies"),
     ],
 )
 MessagePost = Model(
@@ -111,6 +126,7 @@ MessagePost = Model(
         Field("content", str, required=True, minimum=1),
         Field("message_id", str, minimum=1, maximum=MAX_MESSAGE_ID),
         Field("kind", str, enum=(USER, SYSTEM)),
+        Field("parent_seq", int, minimum=1, maximum=MAX_SEQ, description="reply in a thread"),
     ],
 )
 MessagePosted = Model(
@@ -234,6 +250,7 @@ DevToken = Model("DevToken", [Field("token", str, required=True)])
 
 ALL = [
     ErrorBody,
+    Reaction,
     Error,
     ChannelCreate,
     ChannelPatch,

@@ -1,4 +1,4 @@
-"""A channel's messages: history, post, delete."""
+"""A channel's messages: history (current state, threads), post (replies too), delete."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from quart import Response
 from trichat.models import USER, Message, Principal, rfc3339
 from trichat.protocol.frames import message_payload
 from trichat.service import ChatService
+from trichat.web import log_schemas as LS
 from trichat.web import schemas as S
 from trichat.web.api import Body, Routes
 from trichat.web.app import json_response
@@ -17,9 +18,15 @@ from trichat.web.routes.paths import PREFIX, channel_uuid, seq_number
 routes = Routes()
 
 
-def message_json(msg: Message) -> dict[str, Any]:
+def message_json(msg: Message, held: set[tuple[int, str]] | None = None) -> dict[str, Any]:
+    """A message in its current state; `held`: the caller's reactions (for `me`)."""
     body = message_payload(msg)
     del body["type"]
+    mine = held or set()
+    body["reactions"] = [
+        {"emoji": emoji, "count": count, "me": (msg.seq, emoji) in mine}
+        for emoji, count in msg.reactions
+    ]
     return body
 
 
@@ -36,12 +43,20 @@ async def list_messages(
 ) -> Response:
     limit, before, after = query.get("limit", 50), query.get("before"), query.get("after")
     rows = await chat.history(
-        who, channel_uuid(channel_id), before=before, after=after, limit=limit
+        who,
+        channel_uuid(channel_id),
+        before=before,
+        after=after,
+        limit=limit,
+        top_level=query.get("top_level", False),
+        thread=query.get("thread"),
     )
+    held = await chat.held_by(who, rows)
     cursor = None
     if len(rows) == limit:
         cursor = rows[-1].seq if after is not None else rows[0].seq
-    return json_response({"messages": [message_json(m) for m in rows], "next_cursor": cursor})
+    items = [message_json(m, held) for m in rows]
+    return json_response({"messages": items, "next_cursor": cursor})
 
 
 @routes.route(
@@ -61,6 +76,7 @@ async def post_message(chat: ChatService, who: Principal, channel_id: str, body:
         fields["content"],
         fields.get("message_id"),
         fields.get("kind", USER),
+        parent_seq=fields.get("parent_seq"),
     )
     msg = result.message
     posted = {
@@ -75,11 +91,12 @@ async def post_message(chat: ChatService, who: Principal, channel_id: str, body:
 @routes.route(
     "DELETE",
     f"{PREFIX}/channels/{{channel_id}}/messages/{{seq}}",
-    summary="Delete a message (author, creator or admin)",
-    responses={204: None},
-    errors=(403, 404),
+    summary="Delete a message (author, creator or admin): its text is erased",
+    responses={200: LS.Deleted},
+    errors=(403, 404, 429, 503),
 )
 async def delete_message(chat: ChatService, who: Principal, channel_id: str, seq: str) -> Response:
     target = seq_number(seq)
-    await chat.delete_message(who, channel_uuid(channel_id), target)
-    return Response(b"", status=204)
+    result = await chat.delete_message(who, channel_uuid(channel_id), target)
+    assert result.event is not None  # a deletion always stores one (or is refused)
+    return json_response({"seq": result.event.seq})
