@@ -21,7 +21,7 @@ from trichat.broker.base import MESSAGE, RESYNC, Event
 from trichat.broker.memory import MemoryBroker
 from trichat.hub import GAP_HOLD, TAIL_EVERY, Hub, Supervisor
 from trichat.metrics import Metrics
-from trichat.models import MessageDraft
+from trichat.models import EV_EDIT, Change, MessageDraft
 from trichat.protocol.frames import encode_message
 from trichat.store.sqlite import SqliteStore, open_sqlite_store
 
@@ -278,3 +278,27 @@ async def test_a_resync_reads_past_a_held_gap_up_to_the_stores_last_seq(
         got = await member.outbox.wait_for(10)
         assert [f["seq"] for f in got] == list(range(1, 11))
         assert fills(metrics) == {"gap": 0, "resync": 1}
+
+
+async def test_a_gap_heals_with_the_logs_other_events_too(
+    tmp_path: Path, clock: trio.testing.MockClock
+) -> None:
+    # an edit whose publish was lost between instances: the fill reads the log,
+    # not only messages, so members get the `message_edited` at its seq
+    async with running_hub(tmp_path) as run:
+        store, broker, hub = run.store, run.broker, run.hub
+        cid, _, member = await watched_channel(store, hub)
+        first = await stored(store, cid, 1)
+        await broker.publish(first)
+        edit = Change(cid, EV_EDIT, 1, "e1", "u", 5000, content="t1, edited")
+        assert (await store.change(edit)).event is not None  # seq 2, never published
+        await broker.publish(await stored(store, cid, 3))
+        await trio.testing.wait_all_tasks_blocked()
+        clock.jump(GAP_HOLD)
+        got = await member.outbox.wait_for(3)
+        assert [(f["type"], f["seq"]) for f in got] == [
+            ("message", 1),
+            ("message_edited", 2),
+            ("message", 3),
+        ]
+        assert got[1]["content"] == "t1, edited" and got[1]["target_seq"] == 1
