@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--idle-hold", default="0s", help="hold the connections after, e.g. 20s")
     b.add_argument("--processes", type=int, help="generator processes (default: CPUs - 1)")
     b.add_argument("--server-pid", type=int, help="the server's pid (found by port if local)")
+    b.add_argument(
+        "--react",
+        action="store_true",
+        help="senders react and unreact (on each channel's first message) instead of posting",
+    )
     b.add_argument("--json", action="store_true", help="print the report as one JSON object")
     b.add_argument("--quiet", action="store_true", help="no progress on stderr")
     m = sub.add_parser("migrate", help="apply migrations/ to DATABASE_URL")
@@ -208,6 +213,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         processes=args.processes or default_processes(),
         server_pid=args.server_pid,
         quiet=args.quiet or args.json,
+        react=args.react,
         **durations,
     )
     report = run(scenario)

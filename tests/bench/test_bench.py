@@ -55,6 +55,18 @@ def test_bench_drives_channels_and_reports(server: TrichatProcess) -> None:
     assert done.returncode == (0 if report["pass"] else 1)
 
 
+def test_bench_reacts_instead_of_posting(server: TrichatProcess) -> None:
+    done = bench(server.url, "--secret", SECRET, "--members", "4", "--senders", "2",
+                 "--rate", "10", "--duration", "2s", "--processes", "1", "--react",
+                 "--json")  # fmt: skip
+    report: dict[str, Any] = json.loads(done.stdout)
+    assert report["sent"] == report["acked"] == 20  # react, unreact, react, …
+    assert report["errors"] == {}, report["errors"]
+    deliveries = report["deliveries"]
+    assert deliveries["received"] == deliveries["expected"] == 20 * 4
+    assert 0 < report["latency_ms"]["p50"]  # timed on the reaction_added frames
+
+
 def test_bench_human_report_and_progress(server: TrichatProcess) -> None:
     done = bench(server.url, "--secret", SECRET, "--members", "5", "--senders", "1",
                  "--rate", "5", "--duration", "1s", "--processes", "1")  # fmt: skip

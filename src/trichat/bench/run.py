@@ -41,6 +41,7 @@ class Scenario:
     server_pid: int | None = None
     quiet: bool = False
     p99_limit_ms: float = 100.0
+    react: bool = False  # senders react/unreact on each channel's first message
 
 
 class Target:
@@ -80,6 +81,9 @@ def create_channels(target: Target, scenario: Scenario, run_id: str) -> list[str
         token = mint(scenario.secret, f"bench-{run_id}-owner{i}", ttl=3600)
         body = {"name": f"bench-{run_id}-{i}", "description": "trichat bench"}
         ids.append(target.request("POST", f"{API}/channels", token, body)["id"])
+        if scenario.react:  # the message the senders react to: seq 1
+            posted = {"content": "react to me"}
+            target.request("POST", f"{API}/channels/{ids[-1]}/messages", token, posted)
     return ids
 
 
@@ -105,6 +109,7 @@ def plan(
             [(t.host, t.port, t.ws_path) for t in targets],
             share,
             send_interval=interval,
+            react=scenario.react,
             duration=scenario.duration if senders else 0.0,
             drain=scenario.drain if senders else 0.0,
         )

@@ -24,6 +24,9 @@ from trichat.bench.wsclient import TEXT, BenchSocket, HandshakeFailed
 
 _MESSAGE = b'"type":"message"'
 _CONTENT = b'"content":"'
+_REACTION = b'"type":"reaction_'
+_ADDED = b"reaction_a"
+_EMOJI = b'"emoji":"'
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class WorkerSpec:
     duration: float
     drain: float
     connect_concurrency: int = 100
+    react: bool = False  # react/unreact on seq 1 (the token's "emoji" is its send time)
 
 
 @dataclass
@@ -74,30 +78,39 @@ class Client:
 
     async def read(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         assert self.sock is not None
-        tally, hist = self.tally, self.tally.histogram
+        tally = self.tally
         task_status.started()
         try:
             async for opcode, payload in self.sock.frames():
                 if opcode != TEXT:
                     continue
-                if _MESSAGE in payload[:24]:
-                    at = payload.find(_CONTENT)
-                    if at < 0:
-                        continue
-                    at += len(_CONTENT)
-                    end = payload.find(b" ", at, at + 20)
-                    if end < 0 or not payload[at:end].isdigit():
-                        continue
-                    sent_us = int(payload[at:end])
-                    if sent_us >= self.start_us > 0:
-                        tally.received += 1
-                        hist.record(time.time_ns() // 1000 - sent_us)
+                head = payload[:24]
+                if _MESSAGE in head:
+                    self._timed(payload, _CONTENT, b" ")
+                elif _REACTION in head:  # timed when added; a removal only counts
+                    self._timed(payload, _EMOJI, b"r", timed=_ADDED in head)
                 else:
                     self._other(orjson.loads(payload))
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # the connection is gone: counted just below, unless we closed it
         if self.joined.is_set() and not tally.closing:
             tally.disconnects += 1
+
+    def _timed(self, payload: bytes, field: bytes, stop: bytes, timed: bool = True) -> None:
+        """A delivery whose `field` starts with its send time (µs): count it, and
+        with `timed` record its latency."""
+        at = payload.find(field)
+        if at < 0:
+            return
+        at += len(field)
+        end = payload.find(stop, at, at + 20)
+        if end < 0 or not payload[at:end].isdigit():
+            return
+        sent_us = int(payload[at:end])
+        if sent_us >= self.start_us > 0:
+            self.tally.received += 1
+            if timed:
+                self.tally.histogram.record(time.time_ns() // 1000 - sent_us)
 
     def _other(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
@@ -142,6 +155,7 @@ async def _send(spec: WorkerSpec, client: Client, t0: float, offset: float) -> N
     tally = client.tally
     channel = client.spec.channel_id.encode()
     n = 0
+    held: list[bytes] = []  # react mode: the token this sender holds, to take back
     while True:
         due = t0 + offset + n * spec.send_interval
         if due >= t0 + spec.duration:
@@ -149,8 +163,7 @@ async def _send(spec: WorkerSpec, client: Client, t0: float, offset: float) -> N
         await trio.sleep(max(0.0, due - time.time()))
         lag = (time.time() - due) * 1000
         tally.max_send_lag_ms = max(tally.max_send_lag_ms, lag)
-        content = b"%d bench %d" % (time.time_ns() // 1000, n)
-        frame = b'{"type":"message","channel_id":"%s","content":"%s"}' % (channel, content)
+        frame = _frame(spec, channel, n, held)
         try:
             await client.sock.send(TEXT, frame)
             tally.sent += 1
@@ -158,6 +171,21 @@ async def _send(spec: WorkerSpec, client: Client, t0: float, offset: float) -> N
             tally.send_errors += 1
             return
         n += 1
+
+
+def _frame(spec: WorkerSpec, channel: bytes, n: int, held: list[bytes]) -> bytes:
+    """The next frame a sender sends: a message whose content starts with its send
+    time, or (react mode) a reaction whose token is, then that reaction taken back."""
+    now_us = time.time_ns() // 1000
+    if not spec.react:
+        content = b"%d bench %d" % (now_us, n)
+        return b'{"type":"message","channel_id":"%s","content":"%s"}' % (channel, content)
+    if held:  # take back the reaction this sender holds (its token: the react's time)
+        token, kind = held.pop(), b"unreact"
+    else:
+        token, kind = b"%dr" % now_us, b"react"
+        held.append(token)
+    return b'{"type":"%s","channel_id":"%s","target_seq":1,"emoji":"%s"}' % (kind, channel, token)
 
 
 async def _main(spec: WorkerSpec, pipe: Connection) -> None:
