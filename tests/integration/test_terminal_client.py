@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import trio
@@ -17,6 +19,7 @@ class Terminal:
     def __init__(self, proc: trio.Process) -> None:
         self.proc = proc
         self.out = b""
+        self.pos = 0  # where `expect` looks from
 
     async def type(self, line: str) -> None:
         assert self.proc.stdin is not None
@@ -30,6 +33,36 @@ class Terminal:
                 assert chunk, f"the client ended before printing {text!r}:\n{self.out.decode()}"
                 self.out += chunk
         return self.out.decode()
+
+    async def expect(self, text: str) -> None:
+        """Wait for `text` after what the last `expect` matched: output in this order."""
+        await self.wait_for(text)
+        while (at := self.out.find(text.encode(), self.pos)) < 0:
+            assert self.proc.stdout is not None
+            with trio.fail_after(15):
+                chunk = await self.proc.stdout.receive_some(65536)
+            assert chunk, f"the client ended before printing {text!r}:\n{self.out.decode()}"
+            self.out += chunk
+        self.pos = at + len(text.encode())
+
+    def count(self, text: str) -> int:
+        return self.out.decode().count(text)
+
+
+@asynccontextmanager
+async def terminal(url: str, token: str, channel: str) -> AsyncIterator[Terminal]:
+    """`trichat chat` as a real process, killed at the end if it is still running."""
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "trichat", "chat", url, "--token", token, "--channel", channel],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        yield Terminal(proc)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 async def test_chat_send_receive_join_who_quit(start_server: StartServer) -> None:
@@ -65,17 +98,17 @@ async def test_chat_send_receive_join_who_quit(start_server: StartServer) -> Non
             await term.type("hello from the terminal")
             got = await bob.expect("message", user_id="alice")
             assert got["content"] == "hello from the terminal"
-            await term.wait_for("#general alice: hello from the terminal")
-            await bob.say(server.general, "hi <b>alice</b>")
-            await term.wait_for("#general Bob: hi <b>alice</b>")
+            await term.wait_for(f"#general [{got['seq']}] alice: hello from the terminal")
+            ack = await bob.say(server.general, "hi <b>alice</b>")
+            await term.wait_for(f"#general [{ack['seq']}] Bob: hi <b>alice</b>")
 
             await term.type("/who")
             await term.wait_for("* in #general: alice, Bob")
             await term.type("/join side")
             await term.wait_for("* joined #side")
             await bob.join(side)
-            await bob.say(side, "over here")
-            await term.wait_for("#side Bob: over here")
+            ack = await bob.say(side, "over here")
+            await term.wait_for(f"#side [{ack['seq']}] Bob: over here")
         await term.type("/quit")
         with trio.fail_after(10):
             assert await proc.wait() == 0
