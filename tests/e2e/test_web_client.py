@@ -2,123 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Frame, Page, Response, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Frame, Route, expect
 
+from tests.e2e.pages import Server, enter, open_page, send, sign_in
 from tests.helpers.ports import free_port
-from tests.helpers.process import TrichatProcess
 
-CHROMIUM = "/usr/bin/chromium"
-SECRET = "e2e-secret-of-sufficient-length-for-hs256-xxxx"
 SHOTS = os.environ.get("TRICHAT_SCREENSHOTS")  # a folder: save screenshots there (docs/)
-# every page records the CSP violations it reports, in order, in window.cspViolations
-RECORD_VIOLATIONS = """
-window.cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) =>
-  window.cspViolations.push({directive: e.effectiveDirective, blocked: e.blockedURI}));
-"""
-
-
-class Server(TrichatProcess):
-    def __init__(self, data: Path, port: int = 0) -> None:
-        self.data = data
-        log = data.parent / f"server-{time.monotonic_ns()}.log"
-        super().__init__(
-            log,
-            SECRET,
-            PORT=str(port),
-            TRICHAT_DATA_DIR=str(data),
-            TRICHAT_DEV="1",
-            TRICHAT_SHUTDOWN_GRACE="2s",
-        )
-
-    def post(self, user: str, content: str) -> None:
-        self._post(user, f"/channels/{self.general}/messages", {"content": content})
-
-    def create_channel(self, user: str, name: str) -> None:
-        self._post(user, "/channels", {"name": name})
-
-    def _post(self, user: str, path: str, body: dict[str, str]) -> None:
-        req = urllib.request.Request(
-            f"{self.url}/api/v1/chat{path}",
-            method="POST",
-            data=json.dumps(body).encode(),
-            headers={
-                "Authorization": f"Bearer {self.token(user)}",
-                "Content-Type": "application/json",
-            },
-        )
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            assert resp.status == 201
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install chromium"
-    # Playwright's sync API runs a plain asyncio loop; trio-asyncio (imported by other
-    # tests in this process) replaces the asyncio policy, so use the default meanwhile.
-    policy = asyncio.get_event_loop_policy()
-    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
-    try:
-        with sync_playwright() as p:
-            b = p.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                ],
-            )
-            yield b
-            b.close()
-    finally:
-        asyncio.set_event_loop_policy(policy)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    s = Server(tmp_path / "data")
-    yield s
-    if s.proc.poll() is None:
-        s.stop()
-
-
-def open_page(browser: Browser, url: str) -> tuple[Page, Response]:
-    page = browser.new_page(viewport={"width": 1100, "height": 640})
-    page.add_init_script(RECORD_VIOLATIONS)
-    response = page.goto(url)
-    assert response is not None
-    return page, response
-
-
-def sign_in(browser: Browser, url: str, name: str) -> Page:
-    page, _ = open_page(browser, url)
-    enter(page, name)
-    return page
-
-
-def enter(page: Page, name: str) -> None:
-    page.fill("#devname", name)
-    page.click("#devgo")
-    expect(page.locator("#status")).to_have_text("online")
-    page.click(".chan >> text=general")
-    expect(page.locator("#channame")).to_have_text("# general")
-
-
-def send(page: Page, text: str) -> None:
-    page.fill("#text", text)
-    page.press("#text", "Enter")
 
 
 def test_two_pages_chat_with_typing_and_presence(browser: Browser, server: Server) -> None:

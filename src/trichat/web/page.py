@@ -1,4 +1,4 @@
-"""The web client: `/` and its two files, under a strict Content-Security-Policy.
+"""The web client: `/` and its files, under a strict Content-Security-Policy.
 
 No inline script or style; fetch and WebSocket to this origin only ('self' covers
 ws:/wss: to the same host in CSP Level 3); never framed (`frame-ancestors 'none'`
@@ -16,6 +16,8 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+# app.js is an ES module that imports the others: no build step, each file small
+SCRIPTS = ("app.js", "core.js", "log.js", "view.js")
 
 
 def _guarded(body: str, content_type: str) -> Response:
@@ -31,15 +33,18 @@ def register(app: QuartTrio, *, dev: bool) -> None:
     static = resources.files("trichat.web").joinpath("static")
     flag = 'data-dev="true"' if dev else 'data-dev="false"'
     page = static.joinpath("index.html").read_text().replace('data-dev="false"', flag, 1)
-    script, style = (static.joinpath(name).read_text() for name in ("app.js", "app.css"))
+    scripts = {name: static.joinpath(name).read_text() for name in SCRIPTS}
+    style = static.joinpath("app.css").read_text()
 
     @app.get("/")
     async def index() -> Response:
         return _guarded(page, "text/html; charset=utf-8")
 
-    @app.get("/app.js")
-    async def app_js() -> Response:
-        return _guarded(script, "text/javascript; charset=utf-8")
+    async def script(name: str) -> Response:
+        return _guarded(scripts[name], "text/javascript; charset=utf-8")
+
+    for name in SCRIPTS:
+        app.add_url_rule(f"/{name}", f"page_{name}", script, defaults={"name": name})
 
     @app.get("/app.css")
     async def app_css() -> Response:

@@ -1,24 +1,13 @@
-"use strict";
+// The page's entry (a module: core.js, log.js and view.js come with it): sign-in,
+// channels, the socket and the frames it brings.
+import {$, API, api, el, newId, sendFrame, showError, state} from "./core.js";
+import {advance, applyEvent, learnMine, newChannel, takeMessage} from "./log.js";
+import {closeThread, current, refresh, renderLog, renderThread} from "./view.js";
+
 // the server sets data-dev="true" on <html> when it runs with --dev
 const DEV = document.documentElement.dataset.dev === "true";
-const API = "/api/v1/chat";
-const $ = (id) => document.getElementById(id);
-const state = {
-  token: null, me: null, ws: null, backoff: 500, current: null,
-  channels: new Map(),   // id -> channel from REST
-  joined: new Map(),     // id -> {lastSeq, msgs: Map seq->msg, pending: Map message_id->text, who: Map user->name, typing: Map user->{name, until}, unread, oldest}
-};
 
-function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
 function claims(token) { try { return JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))); } catch { return null; } }
-function time(ts) { const d = new Date(ts); return isNaN(d) ? "" : d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}); }
-function showError(text) { const e = el("div", null, text); $("errors").appendChild(e); setTimeout(() => e.remove(), 6000); }
-async function api(path, opts = {}) {
-  const r = await fetch(API + path, {...opts, headers: {"Content-Type": "application/json", "Authorization": "Bearer " + state.token, ...(opts.headers || {})}});
-  const body = r.status === 204 ? null : await r.json().catch(() => null);
-  if (!r.ok) throw new Error(body && body.error ? body.error.message : "HTTP " + r.status);
-  return body;
-}
 
 // ---- sign in ----
 if (DEV) $("devsignin").hidden = false;
@@ -76,66 +65,46 @@ $("newchan").onsubmit = async (e) => {
 };
 
 function openChannel(id) {
+  if (state.current !== id) { state.thread = null; state.editing = null; state.picker = null; state.confirming = null; }
   state.current = id;
-  if (!state.joined.has(id)) {
-    state.joined.set(id, {lastSeq: null, msgs: new Map(), pending: new Map(), who: new Map(), typing: new Map(), unread: 0, oldest: null, done: false});
-    sendFrame({type: "join", channel_id: id});
-  }
+  if (!state.joined.has(id)) { state.joined.set(id, newChannel()); sendFrame({type: "join", channel_id: id}); }
   state.joined.get(id).unread = 0;
   const c = state.channels.get(id);
   $("channame").textContent = c ? "# " + c.name : id; $("chandesc").textContent = c ? c.description : "";
   $("leave").hidden = false; $("text").disabled = false; $("send").disabled = false; $("text").focus();
-  renderChannels(); renderLog(); renderWho(); renderTyping();
+  renderChannels(); renderLog(loadOlder); renderThread(); renderWho(); renderTyping();
 }
 $("leave").onclick = () => {
   const id = state.current; if (!id) return;
-  sendFrame({type: "leave", channel_id: id}); state.joined.delete(id); state.current = null;
+  sendFrame({type: "leave", channel_id: id}); state.joined.delete(id); state.current = null; state.thread = null;
   $("log").textContent = ""; $("log").appendChild(el("div", "empty", "Pick a channel on the left."));
   $("leave").hidden = true; $("text").disabled = true; $("send").disabled = true; $("channame").textContent = ""; $("chandesc").textContent = "";
-  renderChannels(); renderWho();
+  renderChannels(); renderThread(); renderWho();
 };
 
-// ---- rendering ----
-function msgNode(m, pending) {
-  const row = el("div", "msg" + (pending ? " pending" : "") + (m.kind === "system" ? " system" : ""));
-  row.dataset.seq = m.seq || ""; row.dataset.mid = m.message_id;
-  row.appendChild(el("span", "meta", pending ? "" : time(m.timestamp)));
-  const body = el("div");
-  body.appendChild(el("span", "author", m.display_name || m.username || m.user_id));
-  body.appendChild(el("span", "body", m.content));   // text, never HTML
-  row.appendChild(body);
-  return row;
-}
-function renderLog() {
-  const j = state.joined.get(state.current); const log = $("log"); log.textContent = "";
-  if (!j) return;
-  if (!j.done && j.oldest !== null && j.oldest > 1) { const b = el("button", "quiet", "Load older messages"); b.id = "older"; b.onclick = loadOlder; log.appendChild(b); }
-  const seqs = [...j.msgs.keys()].sort((a, b) => a - b);
-  for (const s of seqs) log.appendChild(msgNode(j.msgs.get(s), false));
-  for (const [mid, text] of j.pending) log.appendChild(msgNode({message_id: mid, content: text, user_id: state.me, username: state.me}, true));
-  log.scrollTop = log.scrollHeight;
-}
 function renderWho() {
   const who = $("who"); who.textContent = "";
-  const j = state.joined.get(state.current); if (!j) return;
+  const j = current(); if (!j) return;
   for (const name of [...j.who.values()].sort()) who.appendChild(el("div", "who", name));
 }
 function renderTyping() {
-  const j = state.joined.get(state.current); const now = Date.now();
+  const j = current(); const now = Date.now();
   const names = j ? [...j.typing.values()].filter((t) => t.until > now).map((t) => t.name) : [];
   $("typing").textContent = names.length === 0 ? "" : names.join(", ") + (names.length === 1 ? " is typing…" : " are typing…");
 }
 setInterval(renderTyping, 500);
 
-async function loadOlder() {
-  const id = state.current; const j = state.joined.get(id); if (!j || j.oldest === null) return;
+async function loadOlder() {   // older top-level messages: replies show in their threads
+  const id = state.current; const j = current(); if (!j || j.oldest === null) return;
   try {
-    const page = await api(`/channels/${id}/messages?limit=50&before=${j.oldest}`);
-    for (const m of page.messages) j.msgs.set(m.seq, m);
-    if (page.messages.length) j.oldest = page.messages[0].seq;
+    const page = await api(`/channels/${id}/messages?limit=50&before=${j.oldest}&top_level=true`);
+    for (const m of page.messages) takeMessage(j, m, {live: false, asOf: j.lastSeq || 0});
     if (page.next_cursor === null) j.done = true;
-    const log = $("log"); const before = log.scrollHeight; renderLog(); log.scrollTop = log.scrollHeight - before;
+    const log = $("log"); const before = log.scrollHeight; renderLog(loadOlder); log.scrollTop = log.scrollHeight - before;
   } catch (err) { showError(err.message); }
+}
+async function loadMine(id, j) {   // which reactions are mine: the join's history does not say
+  try { const page = await api(`/channels/${id}/messages?limit=100`); if (state.joined.get(id) === j) redraw(id, learnMine(j, page.messages)); } catch {}
 }
 async function loadPresence(id) {
   try { const p = await api(`/channels/${id}/presence`); const j = state.joined.get(id); if (!j) return;
@@ -143,7 +112,6 @@ async function loadPresence(id) {
 }
 
 // ---- the socket ----
-function sendFrame(frame) { if (state.ws && state.ws.readyState === 1) state.ws.send(JSON.stringify(frame)); }
 function setStatus(text, cls) { $("status").textContent = text; $("status").className = cls; }
 function connect() {
   setStatus("connecting…", "");
@@ -152,7 +120,7 @@ function connect() {
   state.ws = ws;
   ws.onopen = () => {
     state.backoff = 500; setStatus("online", "online");
-    for (const [id, j] of state.joined) {   // rejoin with since: no gaps, no duplicates
+    for (const [id, j] of state.joined) {   // rejoin with since = the last seq of any frame: no gaps, no duplicates
       const f = {type: "join", channel_id: id}; if (j.lastSeq !== null) f.since = j.lastSeq; ws.send(JSON.stringify(f));
     }
   };
@@ -170,31 +138,56 @@ async function refreshDevToken() {
   if (r.ok) state.token = (await r.json()).token;
 }
 
+/** Show what changed in channel `id`: the main log for a new top-level message, else the rows. */
+function redraw(id, changed, {newTop = false, thread = false} = {}) {
+  if (id !== state.current) return;
+  if (newTop) renderLog(loadOlder); else refresh(changed);
+  if (thread || (state.thread !== null && changed.includes(state.thread))) renderThread();
+}
+
+function onJoined(f, j) {
+  const fresh = j.lastSeq === null || !f.recovered;
+  if (!f.recovered) {   // more than RECOVER_MAX missed: start over from the newest history
+    j.msgs.clear(); j.lastSeq = null; j.oldest = null; j.done = false;
+  }
+  j.replayUntil = f.last_seq;   // the history or replay that follows is in current state as of it
+  for (const [mid, p] of j.pending) {
+    const m = {type: "message", channel_id: f.channel_id, content: p.text, message_id: mid};
+    if (p.parent !== null) m.parent_seq = p.parent;
+    sendFrame(m);
+  }
+  if (fresh) loadMine(f.channel_id, j);
+  loadPresence(f.channel_id);
+  redraw(f.channel_id, [], {newTop: true, thread: true});
+}
+
+function onMessage(f, j) {
+  if (!advance(j, f.seq)) return;   // already shown
+  const asOf = j.replayUntil !== null && f.seq <= j.replayUntil ? j.replayUntil : f.seq;
+  const changed = takeMessage(j, f, {live: true, asOf});
+  if (f.user_id === state.me) j.pending.delete(f.message_id);
+  j.typing.delete(f.user_id);
+  const reply = f.parent_seq !== null && f.parent_seq !== undefined;
+  if (f.channel_id !== state.current) { j.unread++; renderChannels(); return; }
+  redraw(f.channel_id, changed, {newTop: !reply, thread: reply && f.parent_seq === state.thread});
+}
+
+const EVENTS = new Set(["message_edited", "message_deleted", "reaction_added", "reaction_removed"]);
+
 function onFrame(f) {
   const j = f.channel_id ? state.joined.get(f.channel_id) : null;
+  if (EVENTS.has(f.type)) {
+    if (j && advance(j, f.seq)) redraw(f.channel_id, applyEvent(j, f, state.me));
+    return;
+  }
   switch (f.type) {
-    case "joined":
-      if (!j) return;
-      if (!f.recovered) { j.msgs.clear(); }
-      if (j.lastSeq === null) { j.oldest = null; }
-      for (const [mid, text] of j.pending) sendFrame({type: "message", channel_id: f.channel_id, content: text, message_id: mid});
-      loadPresence(f.channel_id);
+    case "joined": if (j) onJoined(f, j); break;
+    case "message": if (j) onMessage(f, j); break;
+    case "ack": {
+      const p = j && j.pending.get(f.message_id);
+      if (p && j.pending.delete(f.message_id)) redraw(f.channel_id, [], {newTop: p.parent === null, thread: p.parent !== null});
       break;
-    case "message":
-      if (!j) return;
-      if (j.lastSeq !== null && f.seq <= j.lastSeq) return;   // already shown
-      j.msgs.set(f.seq, f); j.lastSeq = f.seq;
-      if (j.oldest === null || f.seq < j.oldest) j.oldest = f.seq;
-      if (f.user_id === state.me) j.pending.delete(f.message_id);
-      j.typing.delete(f.user_id);
-      if (f.channel_id === state.current) renderLog(); else { j.unread++; renderChannels(); }
-      break;
-    case "ack":
-      if (j && j.pending.delete(f.message_id) && f.channel_id === state.current) renderLog();
-      break;
-    case "message_deleted":
-      if (j && j.msgs.delete(f.seq) && f.channel_id === state.current) renderLog();
-      break;
+    }
     case "typing":
       if (j) { j.typing.set(f.user_id, {name: f.username, until: Date.now() + TYPING_SHOWN}); renderTyping(); }
       break;
@@ -209,14 +202,16 @@ function onFrame(f) {
     case "refresh_needed":
       if (DEV) refreshDevToken().then(() => sendFrame({type: "refresh", token: state.token}));
       break;
-    case "error": {
-      const where = f.channel_id && state.channels.get(f.channel_id) ? ` (#${state.channels.get(f.channel_id).name})` : "";
-      if (f.message_id && j && f.code !== "unavailable") { j.pending.delete(f.message_id); if (f.channel_id === state.current) renderLog(); }
-      if ((f.code === "forbidden" || f.code === "not_found" || f.code === "channel_full") && j && !j.msgs.size) { state.joined.delete(f.channel_id); renderChannels(); }
-      showError(`${f.code.replace("_", " ")}: ${f.error}${where}`);
-      break;
-    }
+    case "error": onError(f, j); break;
   }
+}
+
+function onError(f, j) {
+  const where = f.channel_id && state.channels.get(f.channel_id) ? ` (#${state.channels.get(f.channel_id).name})` : "";
+  const p = f.message_id && j && f.code !== "unavailable" ? j.pending.get(f.message_id) : null;
+  if (p) { j.pending.delete(f.message_id); redraw(f.channel_id, [], {newTop: p.parent === null, thread: p.parent !== null}); }
+  if ((f.code === "forbidden" || f.code === "not_found" || f.code === "channel_full") && j && !j.msgs.size) { state.joined.delete(f.channel_id); renderChannels(); }
+  showError(`${f.code.replace("_", " ")}: ${f.error}${where}`);
 }
 
 // ---- composing ----
@@ -225,13 +220,21 @@ let lastTyping = 0;
 // rest: send one every 2.5 s (jitter cannot bring two within 2 s of each other), and
 // show one for 4 s, past the next one's arrival.
 const TYPING_EVERY = 2500, TYPING_SHOWN = 4000;
-$("text").oninput = () => { const now = Date.now(); if (state.current && now - lastTyping > TYPING_EVERY) { lastTyping = now; sendFrame({type: "typing", channel_id: state.current}); } };
-$("compose").onsubmit = (e) => {
-  e.preventDefault();
-  const text = $("text").value; const id = state.current; const j = state.joined.get(id);
+function typed() { const now = Date.now(); if (state.current && now - lastTyping > TYPING_EVERY) { lastTyping = now; sendFrame({type: "typing", channel_id: state.current}); } }
+$("text").oninput = typed;
+$("threadtext").oninput = typed;
+
+/** Send what `input` holds: a top-level message, or a reply in the thread of `parent`. */
+function compose(input, parent) {
+  const text = input.value; const id = state.current; const j = current();
   if (!text.trim() || !j) return;
-  const mid = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/-/g, "").slice(0, 32);
-  j.pending.set(mid, text); $("text").value = "";
-  sendFrame({type: "message", channel_id: id, content: text, message_id: mid});
-  renderLog();
-};
+  const mid = newId();
+  j.pending.set(mid, {text, parent}); input.value = "";
+  const frame = {type: "message", channel_id: id, content: text, message_id: mid};
+  if (parent !== null) frame.parent_seq = parent;
+  sendFrame(frame);
+  redraw(id, [], {newTop: parent === null, thread: parent !== null});
+}
+$("compose").onsubmit = (e) => { e.preventDefault(); compose($("text"), null); };
+$("threadcompose").onsubmit = (e) => { e.preventDefault(); if (state.thread !== null) compose($("threadtext"), state.thread); };
+$("threadclose").onclick = closeThread;
