@@ -12,6 +12,8 @@ from tests.conftest import Running, StartServer
 from tests.helpers.client import HttpResponse, http
 
 FILES = [("/", "text/html"), ("/app.js", "text/javascript"), ("/app.css", "text/css")]
+# the modules app.js imports: served with the page's headers too
+FILES += [(f"/{name}.js", "text/javascript") for name in ("core", "log", "view")]
 
 
 def directives(policy: str) -> dict[str, list[str]]:
