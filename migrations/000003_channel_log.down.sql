@@ -5,7 +5,6 @@ DROP TABLE IF EXISTS reactions;
 DELETE FROM messages WHERE event <> 'message';
 DROP INDEX IF EXISTS messages_target;
 DROP INDEX IF EXISTS messages_thread;
-DROP INDEX IF EXISTS messages_top;
 ALTER TABLE messages
     DROP COLUMN reaction_count,
     DROP COLUMN emoji,
