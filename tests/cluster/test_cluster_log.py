@@ -45,3 +45,25 @@ async def test_changes_on_one_instance_arrive_in_order_on_another(cluster: Clust
             assert kinds == ["message", "message_edited", "reaction_added", "reaction_added",
                              "message", "message_deleted"]  # fmt: skip
             assert got[3]["count"] == 2 and got[4]["parent_seq"] == said["seq"]
+
+
+async def test_an_edit_published_while_redis_is_away_heals_from_the_store(
+    cluster: Cluster,
+) -> None:
+    # Redis stopped: the edit is stored and acked on A, but its publish to B is
+    # lost; once Redis is back, B's supervisor resyncs and reads it from the log
+    a, b = await cluster.start(2)
+    general = a.general
+    async with AsyncExitStack() as stack:
+        alice, bob = await connect(stack, a, "alice"), await connect(stack, b, "bob")
+        await alice.join(general)
+        await bob.join(general)
+        said = await alice.say(general, "draft")
+        await bob.expect("message", seq=said["seq"])
+        cluster.redis.stop()
+        await alice.send(type="edit", channel_id=general, target_seq=said["seq"], content="final")
+        ack = await alice.expect("ack")
+        assert ack["seq"] == said["seq"] + 1  # stored without Redis
+        cluster.redis.start()
+        edited = await bob.expect("message_edited")  # within the resync, unprompted
+        assert edited["seq"] == ack["seq"] and edited["content"] == "final"
