@@ -9,25 +9,54 @@ import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 
 import trio
 
 from trichat import auth, gctune, logs
-from trichat.config import Settings, env_names, flag_name, parse_duration
+from trichat.config import (
+    Settings,
+    default_text,
+    env_names,
+    flag_name,
+    is_flag,
+    parse_duration,
+)
 from trichat.errors import ConfigError, StoreUnavailable
 
 
 def _run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("run", help="serve HTTP + WebSocket on one port")
+    p = sub.add_parser(
+        "run",
+        help="serve HTTP + WebSocket on one port",
+        description="Serve HTTP + WebSocket on one port. Every flag is also an environment "
+        "variable (named after it); a flag wins over its variable.",
+    )
     for name, env, help_text in env_names():
-        p.add_argument(
-            flag_name(env), dest=name, metavar="VALUE", help=f"{help_text} (env {env})".strip()
-        )
+        text = f"{help_text} (env {env}; default {default_text(name)})"
+        if is_flag(env):  # `--dev` alone means on; `--dev false` still reads a value
+            p.add_argument(
+                flag_name(env), dest=name, nargs="?", const="true", metavar="BOOL", help=text
+            )
+        else:
+            p.add_argument(flag_name(env), dest=name, metavar="VALUE", help=text)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("trichat")
+    except PackageNotFoundError:  # run from a source tree without installing
+        from trichat import __version__
+
+        return __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trichat", description="A real-time chat server.")
+    parser.add_argument("--version", action="version", version=f"trichat {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     t = sub.add_parser("token", help="print a signed JWT for USER")
@@ -82,18 +111,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = {env_of[k]: v for k, v in vars(args).items() if k in env_of and v is not None}
     settings = _settings(overrides)
     logs.configure(settings.log_level, settings.log_format)
+    log = logging.getLogger("trichat")
+    if settings.dev:
+        log.warning(
+            "development mode is on: the web page signs anyone in by name (never in production)"
+        )
     faulthandler.enable()  # a fatal signal (SIGBUS, SIGSEGV) is named on stderr, not silent
+    from trichat.server import StartupError
+
     failed: BaseException | None = None
     try:
         trio.run(_serve_until_signal, settings)
-    except* StoreUnavailable as group:  # cannot open the store: one line, no traceback
+    except* (StoreUnavailable, StartupError) as group:  # one line, no traceback
         failed = group
-    while isinstance(failed, BaseExceptionGroup):
-        failed = failed.exceptions[0]
-    if failed is not None:
-        logging.getLogger("trichat").error("cannot start: %s", failed)
-        return 1
-    return 0
+    if failed is None:
+        return 0
+    debug = settings.log_level == "debug"
+    log.error("cannot start: %s", _first(failed), exc_info=failed if debug else None)
+    return 1
+
+
+def _first(error: BaseException) -> BaseException:
+    """The first leaf of nested exception groups (what failed, without the wrapping)."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 async def _serve_until_signal(settings: Settings) -> None:
@@ -150,6 +192,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from trichat import aio
+    from trichat.server import is_postgres_failure, postgres_failure
     from trichat.store.pg_migrate import (
         MigrationError,
         current_version,
@@ -169,10 +212,19 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
                 done = await aio.run(migrate_up, dsn, directory)
             return done, await aio.run(current_version, dsn)
 
+    failed: BaseException | None = None
     try:
         done, version = trio.run(main)
-    except* (MigrationError, OSError) as group:
-        raise ConfigError(f"migrate: {group.exceptions[0]}") from None
+    except* Exception as group:
+        failed = _first(group)
+        if not (isinstance(failed, MigrationError) or is_postgres_failure(failed)):
+            raise
+    if failed is not None:
+        if settings.log_level == "debug":
+            traceback.print_exception(failed)
+        if isinstance(failed, MigrationError):
+            raise ConfigError(f"migrate: {failed}") from None
+        raise ConfigError(f"migrate: {postgres_failure(failed, dsn)}") from None
     verb = "reverted" if args.down else "applied"
     print(f"{verb} {done or 'nothing'}; schema version now {version}")
     return 0

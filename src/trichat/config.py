@@ -8,10 +8,11 @@ variable and the value, so nothing half-starts.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -119,44 +120,83 @@ class Settings:
         default=None,
         metadata=_opt("TRICHAT_JWT_PUBLIC_KEY", help="RS256/ES256 public key (PEM or path)"),
     )
-    jwt_issuer: str | None = field(default=None, metadata=_opt("TRICHAT_JWT_ISSUER"))
-    jwt_audience: str | None = field(default=None, metadata=_opt("TRICHAT_JWT_AUDIENCE"))
+    jwt_issuer: str | None = field(
+        default=None,
+        metadata=_opt("TRICHAT_JWT_ISSUER", help="required iss claim; unset: not checked"),
+    )
+    jwt_audience: str | None = field(
+        default=None,
+        metadata=_opt("TRICHAT_JWT_AUDIENCE", help="required aud claim; unset: not checked"),
+    )
     allowed_origins: tuple[str, ...] = field(
         default=(),
         metadata=_opt("TRICHAT_ALLOWED_ORIGINS", _origins, "comma list; unset: same origin only"),
     )
     rate_limit_per_minute: int = field(
-        default=20, metadata=_opt("TRICHAT_RATE_LIMIT_PER_MINUTE", _positive_int)
+        default=20,
+        metadata=_opt(
+            "TRICHAT_RATE_LIMIT_PER_MINUTE", _positive_int, "messages a user may send a minute"
+        ),
     )
     max_content_chars: int = field(
-        default=500, metadata=_opt("TRICHAT_MAX_CONTENT_CHARS", _positive_int)
+        default=500,
+        metadata=_opt("TRICHAT_MAX_CONTENT_CHARS", _positive_int, "longest message text"),
     )
     max_frame_bytes: int = field(
-        default=4096, metadata=_opt("TRICHAT_MAX_FRAME_BYTES", _positive_int)
+        default=4096,
+        metadata=_opt(
+            "TRICHAT_MAX_FRAME_BYTES", _positive_int, "largest WebSocket frame a client may send"
+        ),
     )
     ping_interval: float = field(
-        default=30.0, metadata=_opt("TRICHAT_PING_INTERVAL", _positive_duration)
+        default=30.0,
+        metadata=_opt("TRICHAT_PING_INTERVAL", _positive_duration, "time between pings"),
     )
     pong_timeout: float = field(
-        default=60.0, metadata=_opt("TRICHAT_PONG_TIMEOUT", _positive_duration)
+        default=60.0,
+        metadata=_opt(
+            "TRICHAT_PONG_TIMEOUT", _positive_duration, "silence after which a client is dropped"
+        ),
     )
     write_timeout: float = field(
-        default=10.0, metadata=_opt("TRICHAT_WRITE_TIMEOUT", _positive_duration)
+        default=10.0,
+        metadata=_opt(
+            "TRICHAT_WRITE_TIMEOUT", _positive_duration, "longest wait on a slow client's socket"
+        ),
     )
-    send_queue: int = field(default=256, metadata=_opt("TRICHAT_SEND_QUEUE", _positive_int))
-    history_on_join: int = field(default=50, metadata=_opt("TRICHAT_HISTORY_ON_JOIN", int))
-    recover_max: int = field(default=1000, metadata=_opt("TRICHAT_RECOVER_MAX", _positive_int))
+    send_queue: int = field(
+        default=256,
+        metadata=_opt("TRICHAT_SEND_QUEUE", _positive_int, "frames queued per client"),
+    )
+    history_on_join: int = field(
+        default=50,
+        metadata=_opt("TRICHAT_HISTORY_ON_JOIN", int, "messages sent on join (0..1000)"),
+    )
+    recover_max: int = field(
+        default=1000,
+        metadata=_opt("TRICHAT_RECOVER_MAX", _positive_int, "most messages replayed on a resume"),
+    )
     shutdown_grace: float = field(
-        default=10.0, metadata=_opt("TRICHAT_SHUTDOWN_GRACE", _positive_duration)
+        default=10.0,
+        metadata=_opt("TRICHAT_SHUTDOWN_GRACE", _positive_duration, "longest graceful shutdown"),
     )
     handshake_timeout: float = field(
-        default=10.0, metadata=_opt("TRICHAT_HANDSHAKE_TIMEOUT", _positive_duration)
+        default=10.0,
+        metadata=_opt(
+            "TRICHAT_HANDSHAKE_TIMEOUT",
+            _positive_duration,
+            "longest HTTP request or WebSocket handshake",
+        ),
     )
     max_connections: int = field(
-        default=10000, metadata=_opt("TRICHAT_MAX_CONNECTIONS", _positive_int)
+        default=10000,
+        metadata=_opt("TRICHAT_MAX_CONNECTIONS", _positive_int, "open connections at most"),
     )
     max_connections_per_user: int = field(
-        default=20, metadata=_opt("TRICHAT_MAX_CONNECTIONS_PER_USER", _positive_int)
+        default=20,
+        metadata=_opt(
+            "TRICHAT_MAX_CONNECTIONS_PER_USER", _positive_int, "open connections per user"
+        ),
     )
     instance_id: str = field(
         default_factory=lambda: secrets.token_hex(4),
@@ -164,10 +204,17 @@ class Settings:
     )
     log_level: str = field(
         default="info",
-        metadata=_opt("TRICHAT_LOG_LEVEL", _choice("debug", "info", "warning", "error")),
+        metadata=_opt(
+            "TRICHAT_LOG_LEVEL",
+            _choice("debug", "info", "warning", "error"),
+            "debug, info, warning or error (debug: tracebacks of start failures)",
+        ),
     )
     log_format: str = field(
-        default="console", metadata=_opt("TRICHAT_LOG_FORMAT", _choice("json", "console"))
+        default="console",
+        metadata=_opt(
+            "TRICHAT_LOG_FORMAT", _choice("json", "console"), "console or json (one object a line)"
+        ),
     )
     dev: bool = field(
         default=False,
@@ -175,6 +222,14 @@ class Settings:
             "TRICHAT_DEV",
             _bool,
             "development mode: the web page signs anyone in by name (never in production)",
+        ),
+    )
+    dev_any_host: bool = field(
+        default=False,
+        metadata=_opt(
+            "TRICHAT_DEV_ANY_HOST",
+            _bool,
+            "allow development mode on a HOST other than loopback (others can sign in)",
         ),
     )
 
@@ -203,6 +258,12 @@ class Settings:
         return settings
 
     def _check(self) -> None:
+        if self.dev and not self.dev_any_host and not is_loopback(self.host):
+            raise ConfigError(
+                f"TRICHAT_DEV is refused on HOST={self.host}: anyone who reaches the port "
+                "could sign in as anyone; bind 127.0.0.1, or force it with --dev-any-host "
+                "(TRICHAT_DEV_ANY_HOST=1)"
+            )
         if self.dev and self.jwt_public_key:
             raise ConfigError(
                 "TRICHAT_DEV needs a secret to sign with: it cannot be used with "
@@ -225,6 +286,38 @@ class Settings:
             raise ConfigError(
                 f"TRICHAT_HISTORY_ON_JOIN={self.history_on_join} is not valid: expected 0..1000"
             )
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost`, 127.0.0.0/8, ::1: only this machine can connect."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_flag(env: str) -> bool:
+    """A boolean setting: its `trichat run` flag may be given without a value."""
+    return any(f.metadata["env"] == env and f.metadata["parse"] is _bool for f in fields(Settings))
+
+
+def default_text(name: str) -> str:
+    """A setting's default as `trichat run --help` shows it."""
+    f = next(f for f in fields(Settings) if f.name == name)
+    if f.default is MISSING:
+        return "random"
+    value = f.default
+    if value is None or value == ():
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, Path) and not value.is_absolute():
+        return f"./{value}"
+    if isinstance(value, float):
+        return f"{value:g}s"
+    return str(value)
 
 
 def env_names() -> list[tuple[str, str, str]]:

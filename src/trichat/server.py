@@ -4,6 +4,7 @@ serve, and shut down gracefully."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -37,6 +38,47 @@ log = logging.getLogger("trichat.server")
 DEFAULT_CHANNEL = "general"
 
 
+class StartupError(Exception):
+    """A start that cannot go on (the port is taken, PostgreSQL cannot be reached):
+    one sentence saying what failed and what to do, shown without a traceback."""
+
+
+def is_postgres_failure(exc: BaseException) -> bool:
+    """The network or the driver failed (not a bug here): the driver stays in store/."""
+    driver = any(c.__module__.startswith("asyncpg") for c in type(exc).__mro__)
+    return driver or isinstance(exc, OSError)
+
+
+def postgres_failure(exc: BaseException, dsn: str) -> str:
+    """What went wrong talking to PostgreSQL at `dsn`, and what to do (no password)."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(dsn)
+    where = f"{url.hostname or 'localhost'}:{url.port or 5432}"
+    database = url.path.lstrip("/") or url.username or "postgres"
+    name = type(exc).__name__
+    if name == "InvalidCatalogNameError":
+        return (
+            f"the database {database!r} does not exist on PostgreSQL at {where}: "
+            f"create it (createdb {database}) or fix DATABASE_URL"
+        )
+    if isinstance(exc, OSError):
+        return (
+            f"PostgreSQL at {where} cannot be reached ({exc or name}): "
+            "start it, or fix the host and port in DATABASE_URL"
+        )
+    return f"PostgreSQL at {where} refused: {exc or name}: check DATABASE_URL"
+
+
+def bind_failure(exc: OSError, settings: Settings) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {settings.port} on {settings.host} is already in use: stop the other "
+            "process, or choose another port with PORT=… or --port …"
+        )
+    return f"cannot listen on {settings.host}:{settings.port} ({exc}): check HOST and PORT"
+
+
 @dataclass
 class ServerHandle:
     """What `nursery.start(serve, settings)` returns: the bound port and a way to
@@ -64,7 +106,12 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         from trichat.store.postgres import open_postgres_store
 
         if settings.migrate_on_start:
-            applied = await aio.run(migrate_up, settings.database_url, default_directory())
+            try:
+                applied = await aio.run(migrate_up, settings.database_url, default_directory())
+            except Exception as exc:
+                if not is_postgres_failure(exc):
+                    raise
+                raise StartupError(postgres_failure(exc, settings.database_url)) from exc
             if applied:
                 log.info("applied migrations %s", applied)
         async with open_postgres_store(settings.database_url) as store:
@@ -146,7 +193,10 @@ async def serve(
         register(app, Deps(settings, verifier, service, hub, sessions, metrics))
         gate = HypercornGate(AsgiGuard(app), hypercorn_config(settings))
         door = FrontDoor(settings, verifier, service, hub, sessions, metrics, gate)
-        listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
+        try:
+            listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
+        except OSError as exc:
+            raise StartupError(bind_failure(exc, settings)) from exc
         port = listeners[0].socket.getsockname()[1]
         handle = ServerHandle(
             port, settings, store, sessions, metrics, service, general_id=general_id

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from trichat.config import Settings, flag_name, parse_duration
+from trichat.config import (
+    Settings,
+    default_text,
+    env_names,
+    flag_name,
+    is_flag,
+    parse_duration,
+)
 from trichat.errors import ConfigError
 
 
@@ -62,3 +69,30 @@ def test_durations_and_flags() -> None:
     with pytest.raises(ValueError):
         parse_duration("-1s")
     assert flag_name("TRICHAT_SEND_QUEUE") == "--send-queue" and flag_name("PORT") == "--port"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "::", "chat.example"])
+def test_dev_is_refused_on_a_host_others_reach(host: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"TRICHAT_DEV": "1", "HOST": host})
+    assert f"HOST={host}" in str(info.value) and "--dev-any-host" in str(info.value)
+    forced = Settings.from_env({"TRICHAT_DEV": "1", "HOST": host, "TRICHAT_DEV_ANY_HOST": "1"})
+    assert forced.dev and forced.dev_any_host
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1"])
+def test_dev_is_allowed_on_loopback(host: str) -> None:
+    assert Settings.from_env({"TRICHAT_DEV": "true", "HOST": host}).dev
+
+
+def test_every_setting_has_help_and_a_default() -> None:
+    for name, env, help_text in env_names():
+        assert help_text, env
+        assert default_text(name), env
+    assert default_text("data_dir") == "./trichat-data" and default_text("dev") == "off"
+    assert default_text("ping_interval") == "30s" and default_text("instance_id") == "random"
+    assert {env for _, env, _ in env_names() if is_flag(env)} == {
+        "TRICHAT_MIGRATE_ON_START",
+        "TRICHAT_DEV",
+        "TRICHAT_DEV_ANY_HOST",
+    }
