@@ -127,3 +127,19 @@ def test_migrate_a_missing_database_says_create_it(
     run = _trichat("run", env=env)
     assert run.returncode == 1
     _only_line(run.stderr, "cannot start: the database 'nosuch' does not exist")
+
+
+def test_bench_with_a_wrong_secret_is_one_clear_line(tmp_path: Path) -> None:
+    from tests.helpers.process import TrichatProcess
+
+    server = TrichatProcess(tmp_path / "server.log", "s" * 32, TRICHAT_DATA_DIR=str(tmp_path / "d"))
+    try:
+        args = ("bench", server.url, "--secret", "w" * 32, "--members", "1", "--quiet")
+        done = _trichat(*args, env=_env(tmp_path))
+    finally:
+        server.stop()
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"trichat: bench: the server at 127.0.0.1:{server.port} refused the token (401): "
+        "give its secret with --secret (or TRICHAT_JWT_SECRET), or its --data-dir"
+    ]

@@ -63,9 +63,31 @@ class Target:
             payload = response.read()
         finally:
             conn.close()
+        if response.status == 401:
+            raise ConfigError(
+                f"bench: the server at {self.host}:{self.port} refused the token (401): "
+                "give its secret with --secret (or TRICHAT_JWT_SECRET), or its --data-dir"
+            )
         if response.status >= 300:
-            raise ConfigError(f"bench: {method} {path}: {response.status} {payload[:200]!r}")
+            reason = _reason(payload)
+            raise ConfigError(f"bench: {method} {path}: {response.status} {reason}")
         return orjson.loads(payload)
+
+
+def _reason(payload: bytes) -> str:
+    """An error body as one readable line: its message if it is JSON, else its text."""
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            body = inner.get("message") or inner.get("detail") or inner.get("code") or inner
+        else:
+            body = inner
+    text = str(body) if body is not None else payload.decode("utf-8", "replace")
+    return " ".join(text.split())[:200]
 
 
 def _say(scenario: Scenario, text: str) -> None:
