@@ -4,7 +4,21 @@ anything a user typed."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import platform
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+
+from trichat import __version__
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 MESSAGE_TYPES = (
@@ -75,6 +89,7 @@ class Metrics:
             registry=r,
         )
         self._internals(r)
+        self._runtime(r)
         # Pre-create every child so the series exist from the start and the hot
         # path touches cached children only.
         self.msg = {t: self.messages.labels(t) for t in MESSAGE_TYPES}
@@ -112,6 +127,16 @@ class Metrics:
             self.queue_depth.labels(name)
         self.broker_up.set(1)
         self.store_up.set(1)
+
+    def _runtime(self, r: CollectorRegistry) -> None:
+        """The process (`process_*`: CPU, memory, open files), the interpreter
+        (`python_*`: version, garbage collector) and `trichat_build_info{version} 1`.
+        The collectors read process-wide state, so every registry may hold them."""
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            r.register(collector)
+        Info("trichat_build", "The running trichat's version", registry=r).info(
+            {"version": __version__, "python": platform.python_version()}
+        )
 
     def render(self) -> bytes:
         """Synchronous; call it off the event loop (`trio.to_thread`)."""

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
+from tests.helpers import compose as compose_file
 from trichat.config import Settings
 
 ROOT = Path(__file__).parents[2]
@@ -27,8 +29,9 @@ def compose() -> dict[str, Any]:
 
 
 def trichat_services(services: dict[str, Any]) -> dict[str, Any]:
-    return {name: s for name, s in services.items() if s.get("command") is None and
-            s.get("build") == "."}  # fmt: skip
+    """The chat instances: trichat's image running its default `trichat run`."""
+    return {name: s for name, s in compose_file.trichat_services({"services": services}).items()
+            if s.get("command") is None}  # fmt: skip
 
 
 def test_two_instances_share_redis_and_postgres() -> None:
@@ -100,3 +103,76 @@ def docker_compose_config() -> subprocess.CompletedProcess[str] | None:
         capture_output=True,
         text=True,
     )
+
+
+SHELL = {"TRICHAT_JWT_SECRET": "s" * 32}  # what the header's `docker compose up` sets
+
+
+def test_every_trichat_service_environment_is_accepted_by_trichat() -> None:
+    services = compose_file.trichat_services(compose())
+    assert {"migrate", "trichat1", "trichat2"} <= set(services)
+    for shell, origins in (
+        (SHELL, ()),  # TRICHAT_ALLOWED_ORIGINS unset in the shell: same origin only
+        ({**SHELL, "TRICHAT_ALLOWED_ORIGINS": "https://chat.example"}, ("https://chat.example",)),
+    ):
+        for name, service in services.items():
+            env = compose_file.service_env(service, shell)
+            settings = Settings.from_env(env)  # raises ConfigError on a value trichat refuses
+            if name != "migrate":  # the instances pass the shell's origins on
+                assert settings.allowed_origins == origins, name
+            assert settings.database_url == env["DATABASE_URL"], name
+    with pytest.raises(compose_file.ComposeError, match="TRICHAT_JWT_SECRET"):
+        compose_file.service_env(services["trichat1"], {})
+
+
+def test_one_service_builds_the_image_the_others_run() -> None:
+    services = compose()["services"]
+    builders = {name for name, s in services.items() if "build" in s}
+    assert builders == {"migrate"}
+    migrate = services["migrate"]
+    assert migrate["build"] == "." and migrate["pull_policy"] == "build"
+    for name, service in compose_file.trichat_services(compose()).items():
+        assert service["image"] == migrate["image"], name
+        if name != "migrate":  # never pulled: a registry's `trichat` is not this one
+            assert service["pull_policy"] == "never", name
+            assert service["depends_on"]["migrate"]["condition"].startswith("service_completed")
+
+
+def test_haproxy_resolves_instance_names_through_dockers_dns() -> None:
+    cfg = (ROOT / "deploy" / "haproxy.cfg").read_text()
+    sections = re.split(r"^(?=\S)", cfg, flags=re.M)
+    resolvers = {s.split()[1]: s for s in sections if s.startswith("resolvers ")}
+    assert len(resolvers) == 1
+    [(name, section)] = resolvers.items()
+    assert re.search(r"^\s+nameserver \S+ 127\.0\.0\.11:53$", section, re.M)
+    backend = next(s for s in sections if s.startswith("backend trichat"))
+    default = re.search(r"^\s+default-server (.*)$", backend, re.M)
+    servers = re.findall(r"^\s+server (.*)$", backend, re.M)
+    assert len(servers) == 2
+    for line in servers:
+        words = f"{default.group(1) if default else ''} {line}".split()
+        assert words[words.index("resolvers") + 1] == name, line
+        # start while a name does not resolve yet (its container is still starting)
+        assert "none" in words[words.index("init-addr") + 1].split(","), line
+
+
+def test_each_instance_is_scraped_on_its_own() -> None:
+    services = compose()["services"]
+    port = compose_file.image_env()["PORT"]
+    instances = trichat_services(services)
+    published = set()
+    for name, service in instances.items():
+        [mapping] = service["ports"]
+        host, host_port, container_port = mapping.split(":")
+        assert (host, container_port) == ("127.0.0.1", port), name  # loopback only
+        published.add(host_port)
+    assert len(published) == len(instances)
+    prom = services["prometheus"]
+    mounts = {target: source for source, target, *_ in (v.split(":") for v in prom["volumes"])}
+    config = yaml.safe_load((ROOT / mounts["/etc/prometheus/prometheus.yml"]).read_text())
+    [job] = config["scrape_configs"]
+    targets = {t for c in job["static_configs"] for t in c["targets"]}
+    assert targets == {f"{name}:{port}" for name in instances}
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    alerts = {t for t, s in mounts.items() if s == "./docs/prometheus-alerts.yml"}
+    assert set(config["rule_files"]) == alerts and len(alerts) == 1
