@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("chat", help="a terminal chat client")
     c.add_argument("url", help="the server, e.g. http://127.0.0.1:8080 or ws://…/ws")
     c.add_argument("--token", required=True, help="a JWT (see trichat token)")
-    c.add_argument("--channel", help="a channel id to join at once")
+    c.add_argument(
+        "--channel", help="a channel to join at once: its id or its name (general or #general)"
+    )
     b = sub.add_parser("bench", help="a load generator for any trichat (docs/performance.md)")
     b.add_argument("url", help="the server, e.g. http://127.0.0.1:8080")
     b.add_argument(

@@ -61,9 +61,8 @@ async def _who(state: ChatState) -> None:
     if state.current is None:
         say("! join a channel first")
         return
-    users = (await trio.to_thread.run_sync(state.rest, f"/channels/{state.current}/presence"))[
-        "users"
-    ]
+    path = f"/channels/{state.current}/presence"
+    users = (await trio.to_thread.run_sync(state.rest, path, abandon_on_cancel=True))["users"]
     say(
         f"* in {state.label(state.current)}: "
         + ", ".join(sorted((u["username"] for u in users), key=str.lower))
@@ -75,7 +74,7 @@ async def _channels_command(state: ChatState, ws: Any, cmd: str, words: list[str
     if cmd == "/join" and len(words) == 2:
         cid = state.resolve(words[1])
         state.last_seq.setdefault(cid, None)
-        state.current = cid
+        state.switch_to = cid  # current once `joined` comes back (view.py)
         await ws.send_message(json.dumps({"type": "join", "channel_id": cid}))
     elif cmd == "/join":
         say("! usage: /join ID|NAME")
@@ -107,7 +106,7 @@ async def command(state: ChatState, ws: Any, line: str) -> bool:
         say(f"! unknown command {words[0]}\n{HELP}")
     elif line.strip():
         if state.current is None:
-            say("! join a channel first: /join ID")
+            say("! join a channel first: /join ID|NAME")
             return True
         frame = (
             log_frame(cmd, line, state.current)

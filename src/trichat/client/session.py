@@ -7,11 +7,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import sys
+import urllib.error
 from typing import Any
 
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    HandshakeError,
+    open_websocket_url,
+)
 
 from trichat.client.commands import HELP, command
 from trichat.client.state import ChatState, endpoints, say
@@ -67,22 +74,51 @@ async def _session(
         return quit_
 
 
-async def run_chat(url: str, token: str, channel: str | None) -> int:
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(errors="replace")  # an emoji must not end the client
-    ws_url, http = endpoints(url)
-    state = ChatState(token=token, http=http)
+def _reason(exc: BaseException) -> str:
+    """Why a connection failed, in a few words: the innermost OSError's."""
+    found: BaseException = exc
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            found = seen
+        if isinstance(seen, BaseExceptionGroup):  # trio's "all attempts to connect failed"
+            seen = seen.exceptions[0]
+        else:
+            seen = seen.__cause__ or seen.__context__
+    if isinstance(found, ConnectionRefusedError):
+        return "connection refused (is it running?)"
+    if isinstance(found, OSError) and found.strerror:
+        return found.strerror
+    return str(found) or type(found).__name__
+
+
+def _refused_token(where: str) -> str:
+    return (
+        f"! {where} refused the token (HTTP 401: expired, malformed or signed with"
+        " another secret): get a fresh one with `trichat token USER`"
+    )
+
+
+async def _channel_names(state: ChatState) -> str | None:
+    """Fill state.names from the server; None, or the one line saying why it failed."""
     try:
-        listing = await trio.to_thread.run_sync(state.rest, "/channels?limit=100")
+        listing = await trio.to_thread.run_sync(
+            state.rest, "/channels?limit=100", abandon_on_cancel=True
+        )
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            return _refused_token(state.http)
+        return f"! {state.http} answered HTTP {exc.code} {exc.reason}: is it a trichat server?"
     except OSError as exc:
-        say(f"! cannot reach {http}: {exc}")
-        return 1
+        return f"! cannot reach the server at {state.http}: {_reason(exc)}"
+    except ValueError:
+        return f"! {state.http} answered something other than JSON: is it a trichat server?"
     state.names = {c["id"]: c["name"] for c in listing["channels"]}
-    if channel:
-        cid = state.resolve(channel)
-        state.last_seq[cid] = None
-        state.current = cid
-    say(HELP)
+    return None
+
+
+async def _connect_loop(state: ChatState, ws_url: str) -> int:
+    """Sessions until the user quits (0) or the server refuses the token (1)."""
     send, lines = trio.open_memory_channel[str | None](100)
     backoff = 0.5
     async with trio.open_nursery() as nursery:
@@ -97,9 +133,52 @@ async def run_chat(url: str, token: str, channel: str | None) -> int:
             if lost is None:
                 backoff = 0.5
                 continue
-            say(f"! disconnected ({type(lost).__name__}); reconnecting in {backoff:.1f} s")
+            if isinstance(lost, ConnectionRejected) and lost.status_code == 401:
+                say(_refused_token(ws_url))
+                nursery.cancel_scope.cancel()
+                return 1
+            if isinstance(lost, ConnectionClosed):
+                closed = lost.reason
+                why = f"disconnected ({closed.code}{f' {closed.reason}' if closed.reason else ''})"
+            else:
+                why = f"cannot reach the server at {ws_url}: {_reason(lost)}"
+            say(f"! {why}; reconnecting in {backoff:.1f} s")
             await trio.sleep(backoff)  # the backoff itself: nothing to wait on
             backoff = min(backoff * 2, MAX_BACKOFF)
         nursery.cancel_scope.cancel()
     say("* bye")
     return 0
+
+
+async def _chat(url: str, token: str, channel: str | None) -> int:
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="replace")  # an emoji must not end the client
+    ws_url, http = endpoints(url)
+    state = ChatState(token=token, http=http)
+    failed = await _channel_names(state)
+    if failed:
+        say(failed)
+        return 1
+    if channel:
+        cid = state.resolve(channel)
+        state.last_seq[cid] = None
+        state.switch_to = cid
+    say(HELP)
+    return await _connect_loop(state, ws_url)
+
+
+async def run_chat(url: str, token: str, channel: str | None) -> int:
+    """The client until /quit, end of input, a refused token or Ctrl-C (status 130,
+    quietly: SIGINT is received as a signal here, not raised as KeyboardInterrupt)."""
+    code = 130
+    with trio.open_signal_receiver(signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def until_interrupted() -> None:
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+
+            nursery.start_soon(until_interrupted)
+            code = await _chat(url, token, channel)
+            nursery.cancel_scope.cancel()
+    return code

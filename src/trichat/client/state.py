@@ -28,6 +28,8 @@ class ChatState:
     token: str
     http: str
     current: str | None = None
+    # the channel a /join (or --channel) asked for: current once the server says `joined`
+    switch_to: str | None = None
     last_seq: dict[str, int | None] = field(default_factory=dict)  # joined channels
     names: dict[str, str] = field(default_factory=dict)  # channel id → name
     users: dict[str, str] = field(default_factory=dict)  # user id → name, as seen

@@ -100,6 +100,8 @@ def _error(state: ChatState, frame: dict[str, Any]) -> None:
         state.pending.pop(mid, None)
     if mid is None and code in ("not_found", "forbidden", "channel_full") and cid:
         state.last_seq.pop(cid, None)  # only a join is refused without a message_id
+        if state.switch_to == cid:
+            state.switch_to = None  # the current channel stays what it was
     what = ""
     if sent is not None and "target_seq" in sent:
         what = f"/{sent['type']} {sent['target_seq']}: "
@@ -111,6 +113,8 @@ def _error(state: ChatState, frame: dict[str, Any]) -> None:
 def _joined(state: ChatState, frame: dict[str, Any]) -> None:
     cid = frame["channel_id"]
     state.replay[cid] = (frame["last_seq"], set())
+    if state.switch_to == cid:
+        state.current, state.switch_to = cid, None
     say(
         f"* joined {state.label(cid)} (last seq {frame['last_seq']}"
         + ("" if frame.get("recovered", True) else "; older messages: page over REST")
