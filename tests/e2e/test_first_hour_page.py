@@ -146,3 +146,34 @@ def test_no_request_of_the_page_fails(browser: Browser, server: Server) -> None:
     icon = page.evaluate("document.querySelector('link[rel=icon]').href")
     assert icon == f"{server.url}/favicon.svg"
     assert page.request.get(icon).status == 200
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_axe_finds_nothing_serious(browser: Browser, server: Server, width: int) -> None:
+    server.post("bob", "hello alice")
+    page, _ = open_page(browser, server.url, width=width)
+    states = {"sign-in": axe_problems(page)}
+    page.fill("#devname", "alice")
+    page.click("#devgo")
+    expect(page.locator("#status")).to_have_text("online")
+    states["no channel"] = axe_problems(page)
+    page.select_option("#chanswitch", label="# general") if width < 700 else page.click(
+        ".chan >> text=general"
+    )
+    expect(row(page, "hello alice")).to_have_count(1)
+    send(page, "x" * 501)  # refused: the failed row and its buttons are checked too
+    expect(page.locator(".msg.failed")).to_have_count(1)
+    states["a channel"] = axe_problems(page)
+    assert states == {name: [] for name in states}
+
+
+def axe_problems(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [
+        f"{v['id']}: {[n['target'] for n in v['nodes']]}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
