@@ -92,6 +92,7 @@ def test_a_refused_message_stays_marked_with_a_retry(browser: Browser, tmp_path:
         # sent again with the same id, refused again: still one row, in place, still failed
         expect(alice.locator("#log .msg.failed")).to_have_count(1)
         assert sum('"three"' in f for f in sent) == tries + 1
+        expect(alice.get_by_role("textbox", name="Message")).to_be_focused()  # not lost
         expect(alice.locator("#log .msg .body")).to_have_text(["one", "two", "three"])
         expect(alice.locator("#errors")).to_have_text("")
         failed.get_by_role("button", name="Discard this message").click()

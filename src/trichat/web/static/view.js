@@ -135,7 +135,7 @@ function resend(mid) {
   const frame = {type: "message", channel_id: state.current, content: p.text, message_id: mid};   // the same id: never stored twice
   if (p.parent !== null) frame.parent_seq = p.parent;
   if (!sendFrame(frame)) { showError("offline: it is sent once reconnected"); }
-  p.failed = null; redrawPending(p);
+  p.failed = null; redrawPending(p); $(p.parent === null ? "text" : "threadtext").focus();   // its row has no controls while sending
 }
 function discard(mid) {
   const j = current(); const p = j && j.pending.get(mid); if (!p) return;
