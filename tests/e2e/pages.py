@@ -25,7 +25,7 @@ document.addEventListener("securitypolicyviolation", (e) =>
 
 
 class Server(TrichatProcess):
-    def __init__(self, data: Path, port: int = 0) -> None:
+    def __init__(self, data: Path, port: int = 0, **env: str) -> None:
         self.data = data
         log = data.parent / f"server-{time.monotonic_ns()}.log"
         super().__init__(
@@ -35,6 +35,7 @@ class Server(TrichatProcess):
             TRICHAT_DATA_DIR=str(data),
             TRICHAT_DEV="1",
             TRICHAT_SHUTDOWN_GRACE="2s",
+            **env,
         )
 
     def post(self, user: str, content: str, parent_seq: int | None = None) -> int:
@@ -76,8 +77,8 @@ class Server(TrichatProcess):
             return dict(json.loads(resp.read() or b"{}"))
 
 
-def open_page(browser: Browser, url: str) -> tuple[Page, Response]:
-    page = browser.new_page(viewport={"width": 1100, "height": 640})
+def open_page(browser: Browser, url: str, width: int = 1100) -> tuple[Page, Response]:
+    page = browser.new_page(viewport={"width": width, "height": 640})
     page.add_init_script(RECORD_VIOLATIONS)
     response = page.goto(url)
     assert response is not None
@@ -95,6 +96,13 @@ def enter(page: Page, name: str) -> None:
     page.click("#devgo")
     expect(page.locator("#status")).to_have_text("online")
     page.click(".chan >> text=general")
+    expect(page.locator("#channame")).to_have_text("# general")
+
+
+def reload(page: Page) -> None:
+    """Reload: the tab's session resumes (signed in, general joined afresh and shown)."""
+    page.reload()
+    expect(page.locator("#status")).to_have_text("online")
     expect(page.locator("#channame")).to_have_text("# general")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Locator, Page, WebSocket, expect
 
-from tests.e2e.pages import Server, enter, open_page, row, send, seq_of, sign_in
+from tests.e2e.pages import Server, enter, open_page, reload, row, send, seq_of, sign_in
 from tests.helpers.ports import free_port
 
 
@@ -71,8 +71,7 @@ def test_edit_and_delete_own_messages(browser: Browser, server: Server) -> None:
         expect(shown).not_to_contain_text("first post")
         expect(shown.locator(".edited, button")).to_have_count(0)
 
-    bob.reload()  # a fresh join leaves deleted messages out
-    enter(bob, "bob")
+    reload(bob)  # a fresh join leaves deleted messages out
     expect(at(bob, kept).locator(".body")).to_have_text("this one stays")
     expect(at(bob, seq)).to_have_count(0)
 
@@ -102,9 +101,8 @@ def test_reactions_show_counts_and_whose_they_are(browser: Browser, server: Serv
     expect_reactions(mine, ["👍 1", "🎉 1"], [False, False])
     expect_reactions(theirs, ["👍 1", "🎉 1"], [True, True])
 
-    for page, name, held in ((bob, "bob", [True, True]), (alice, "alice", [False, False])):
-        page.reload()  # which are yours: from REST after a reload
-        enter(page, name)
+    for page, held in ((bob, [True, True]), (alice, [False, False])):
+        reload(page)  # which are yours: from REST after a reload
         expect_reactions(at(page, seq), ["👍 1", "🎉 1"], held)
 
 
@@ -139,8 +137,7 @@ def test_replies_go_in_a_thread_and_count_on_the_root(browser: Browser, server: 
     expect(alice.locator("#threadlog .body")).to_have_text(["message deleted", "12:30"])
     expect(at(alice, root).locator(".replies")).to_have_text("1 reply")
 
-    bob.reload()  # a fresh page: the count from the history, the thread from REST
-    enter(bob, "bob")
+    reload(bob)  # a fresh page: the count from the history, the thread from REST
     expect(bob.locator("#thread")).to_be_hidden()
     tool(at(bob, root), "Open the thread: 1 reply").click()
     expect(bob.locator("#threadlog .body")).to_have_text(["12:30"])

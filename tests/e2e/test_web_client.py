@@ -57,8 +57,8 @@ def test_inline_errors_and_scrollback(browser: Browser, server: Server) -> None:
     alice.click("#older")
     expect(alice.locator(".msg")).to_have_count(60)
     expect(alice.locator(".msg .body").first).to_have_text("old 0")
-    send(alice, "x" * 501)  # too long: shown inline, not as an alert
-    expect(alice.locator("#errors")).to_contain_text("too long")
+    send(alice, "x" * 501)  # too long: shown inline on the message, not as an alert
+    expect(alice.locator(".msg.failed .reason")).to_contain_text("too long")
 
 
 def test_page_reconnects_and_shows_what_it_missed(

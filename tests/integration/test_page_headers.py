@@ -14,6 +14,7 @@ from tests.helpers.client import HttpResponse, http
 FILES = [("/", "text/html"), ("/app.js", "text/javascript"), ("/app.css", "text/css")]
 # the modules app.js imports: served with the page's headers too
 FILES += [(f"/{name}.js", "text/javascript") for name in ("core", "log", "view")]
+FILES += [("/favicon.svg", "image/svg+xml")]  # linked from the page: no favicon.ico 404
 
 
 def directives(policy: str) -> dict[str, list[str]]:
@@ -81,7 +82,7 @@ async def test_page_has_no_inline_script_or_style(server: Running) -> None:
     parser = Inline()
     parser.feed(page.body.decode())
     assert parser.blocked == []
-    assert sorted(parser.referenced) == ["/app.css", "/app.js"]
+    assert sorted(parser.referenced) == ["/app.css", "/app.js", "/favicon.svg"]
     for path in parser.referenced:
         assert (await http(server.port, "GET", path)).status == 200
     # no second, unguarded way to the same files

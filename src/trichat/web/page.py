@@ -35,6 +35,7 @@ def register(app: QuartTrio, *, dev: bool) -> None:
     page = static.joinpath("index.html").read_text().replace('data-dev="false"', flag, 1)
     scripts = {name: static.joinpath(name).read_text() for name in SCRIPTS}
     style = static.joinpath("app.css").read_text()
+    icon = static.joinpath("favicon.svg").read_text()
 
     @app.get("/")
     async def index() -> Response:
@@ -49,3 +50,7 @@ def register(app: QuartTrio, *, dev: bool) -> None:
     @app.get("/app.css")
     async def app_css() -> Response:
         return _guarded(style, "text/css; charset=utf-8")
+
+    @app.get("/favicon.svg")
+    async def favicon() -> Response:
+        return _guarded(icon, "image/svg+xml")

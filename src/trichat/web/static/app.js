@@ -22,14 +22,30 @@ $("devgo").onclick = async () => {
 $("devname").onkeydown = (e) => { if (e.key === "Enter") $("devgo").click(); };
 $("tokengo").onclick = () => { const t = $("tokenin").value.trim(); if (t) start(t); };
 
-async function start(token) {
+// ---- the session: kept across a reload of this tab (the token, the channels joined) ----
+const SESSION = "trichat.session";
+function saveSession() {
+  if (state.token) sessionStorage.setItem(SESSION, JSON.stringify({token: state.token, joined: [...state.joined.keys()], current: state.current}));
+}
+function forgetSession() { sessionStorage.removeItem(SESSION); }
+async function resume() {
+  let s; try { s = JSON.parse(sessionStorage.getItem(SESSION)); } catch { s = null; }
+  if (!s || !s.token) return;
+  if (!await start(s.token, s.joined || [])) { forgetSession(); return; }
+  if (s.current && state.joined.has(s.current)) openChannel(s.current);
+}
+
+async function start(token, rejoin = []) {
   const c = claims(token);
-  if (!c || !c.sub) { $("signinerr").textContent = "That does not look like a JWT."; return; }
+  if (!c || !c.sub) { $("signinerr").textContent = "That does not look like a JWT."; return false; }
   state.token = token; state.me = c.sub;
-  try { await loadChannels(); } catch (err) { $("signinerr").textContent = err.message; return; }
+  try { await loadChannels(); } catch (err) { $("signinerr").textContent = err.message; return false; }
+  for (const id of rejoin) if (state.channels.has(id)) state.joined.set(id, newChannel());   // joined once the socket opens
+  renderChannels();
   $("signin").hidden = true; $("app").classList.add("on");
   $("me").textContent = "signed in as " + (c.username || c.sub);
   connect();
+  return true;
 }
 
 // ---- channels ----
@@ -46,9 +62,14 @@ async function loadChannels() {   // every page: the server returns at most 100 
 }
 function renderChannels() {
   const list = $("chanlist"); list.textContent = "";
+  const pick = $("chanswitch"); pick.textContent = "";   // the same list, on narrow screens
+  if (!state.current) pick.appendChild(el("option", null, "Pick a channel…")).value = "";
   for (const c of state.channels.values()) {
-    const row = el("div", "chan" + (state.joined.has(c.id) ? " joined" : "") + (c.id === state.current ? " current" : ""));
-    row.dataset.id = c.id;
+    const row = el("button", "chan" + (state.joined.has(c.id) ? " joined" : "") + (c.id === state.current ? " current" : ""));
+    row.type = "button"; row.dataset.id = c.id;
+    if (c.id === state.current) row.setAttribute("aria-current", "true");
+    const opt = pick.appendChild(el("option", null, (c.channel_type === "private" ? "🔒 " : "# ") + c.name));
+    opt.value = c.id; opt.selected = c.id === state.current;
     row.appendChild(el("span", "dot"));
     row.appendChild(el("span", null, (c.channel_type === "private" ? "🔒 " : "# ") + c.name));
     const j = state.joined.get(c.id);
@@ -56,7 +77,9 @@ function renderChannels() {
     row.onclick = () => openChannel(c.id);
     list.appendChild(row);
   }
+  saveSession();
 }
+$("chanswitch").onchange = () => { if ($("chanswitch").value) openChannel($("chanswitch").value); };
 $("newchan").onsubmit = async (e) => {
   e.preventDefault();
   const name = $("newname").value.trim(); if (!name) return;
@@ -76,8 +99,8 @@ function openChannel(id) {
 }
 $("leave").onclick = () => {
   const id = state.current; if (!id) return;
-  sendFrame({type: "leave", channel_id: id}); state.joined.delete(id); state.current = null; state.thread = null;
-  $("log").textContent = ""; $("log").appendChild(el("div", "empty", "Pick a channel on the left."));
+  sendFrame({type: "leave", channel_id: id}); state.joined.delete(id); state.current = null; state.thread = null; saveSession();
+  $("log").textContent = ""; $("log").appendChild(el("div", "empty", "Pick a channel."));
   $("leave").hidden = true; $("text").disabled = true; $("send").disabled = true; $("channame").textContent = ""; $("chandesc").textContent = "";
   renderChannels(); renderThread(); renderWho();
 };
@@ -128,14 +151,14 @@ function connect() {
   ws.onclose = (e) => {
     if (state.ws !== ws) return;
     setStatus("reconnecting…", "offline");
-    if (e.code === 4001 && !DEV) { showError("Your token expired: sign in again."); return; }
+    if (e.code === 4001 && !DEV) { forgetSession(); showError("Your token expired: sign in again."); return; }
     setTimeout(async () => { if (e.code === 4001 && DEV) await refreshDevToken(); connect(); }, state.backoff);
     state.backoff = Math.min(state.backoff * 2, 10000);
   };
 }
 async function refreshDevToken() {
   const r = await fetch(API + "/dev/token", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({user: state.me})});
-  if (r.ok) state.token = (await r.json()).token;
+  if (r.ok) { state.token = (await r.json()).token; saveSession(); }
 }
 
 /** Show what changed in channel `id`: the main log for a new top-level message, else the rows. */
@@ -151,7 +174,9 @@ function onJoined(f, j) {
     j.msgs.clear(); j.lastSeq = null; j.oldest = null; j.done = false;
   }
   j.replayUntil = f.last_seq;   // the history or replay that follows is in current state as of it
+  j.seenUntil = fresh ? f.last_seq : null;   // a fresh join's history is not news (after a reload: read already)
   for (const [mid, p] of j.pending) {
+    if (p.failed) continue;   // refused: sent again only by its Retry
     const m = {type: "message", channel_id: f.channel_id, content: p.text, message_id: mid};
     if (p.parent !== null) m.parent_seq = p.parent;
     sendFrame(m);
@@ -168,7 +193,7 @@ function onMessage(f, j) {
   if (f.user_id === state.me) j.pending.delete(f.message_id);
   j.typing.delete(f.user_id);
   const reply = f.parent_seq !== null && f.parent_seq !== undefined;
-  if (f.channel_id !== state.current) { j.unread++; renderChannels(); return; }
+  if (f.channel_id !== state.current) { if (!(j.seenUntil >= f.seq)) { j.unread++; renderChannels(); } return; }
   redraw(f.channel_id, changed, {newTop: !reply, thread: reply && f.parent_seq === state.thread});
 }
 
@@ -209,9 +234,12 @@ function onFrame(f) {
 function onError(f, j) {
   const where = f.channel_id && state.channels.get(f.channel_id) ? ` (#${state.channels.get(f.channel_id).name})` : "";
   const p = f.message_id && j && f.code !== "unavailable" ? j.pending.get(f.message_id) : null;
-  if (p) { j.pending.delete(f.message_id); redraw(f.channel_id, [], {newTop: p.parent === null, thread: p.parent !== null}); }
+  if (p) {   // refused: it stays where it was, marked failed with the reason and a retry
+    p.failed = `${f.code.replace("_", " ")}: ${f.error}`;
+    redraw(f.channel_id, [], {newTop: p.parent === null, thread: p.parent !== null});
+  }
   if ((f.code === "forbidden" || f.code === "not_found" || f.code === "channel_full") && j && !j.msgs.size) { state.joined.delete(f.channel_id); renderChannels(); }
-  showError(`${f.code.replace("_", " ")}: ${f.error}${where}`);
+  if (!p || f.channel_id !== state.current) showError(`${f.code.replace("_", " ")}: ${f.error}${where}`);
 }
 
 // ---- composing ----
@@ -238,3 +266,5 @@ function compose(input, parent) {
 $("compose").onsubmit = (e) => { e.preventDefault(); compose($("text"), null); };
 $("threadcompose").onsubmit = (e) => { e.preventDefault(); if (state.thread !== null) compose($("threadtext"), state.thread); };
 $("threadclose").onclick = closeThread;
+
+resume();

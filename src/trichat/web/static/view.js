@@ -1,6 +1,6 @@
 // Drawing the log: the main log (top-level messages), the thread panel, and each
 // message's controls (react, reply, edit, delete). Text goes in through textContent only.
-import {$, EMOJI, api, button, el, sendChange, showError, state, time} from "./core.js";
+import {$, EMOJI, api, button, el, sendChange, sendFrame, showError, state, time} from "./core.js";
 import {isReply, learnMine, replies, takeMessage, topLevel} from "./log.js";
 
 export const current = () => state.joined.get(state.current);
@@ -118,14 +118,43 @@ export function refresh(seqs, want) {
   }, want);
 }
 
-export function renderLog(loadOlder) {
+/** A message sent and not acked: "sending", or refused (the reason, Retry and Discard). */
+function pendingNode(mid, p, inThread) {
+  const row = msgNode({message_id: mid, content: p.text, user_id: state.me, username: state.me}, {pending: true, inThread});
+  if (!p.failed) return row;
+  row.classList.replace("pending", "failed");
+  const why = el("div", "reason"); why.appendChild(el("span", null, "Not sent: " + p.failed));
+  const retry = button("Retry", "Retry sending this message", () => resend(mid)); retry.dataset.key = "retry";
+  why.append(retry, button("Discard", "Discard this message", () => discard(mid)));
+  row.querySelector(".main").appendChild(why);
+  return row;
+}
+function redrawPending(p) { if (p.parent === null) renderLog(); else renderThread(); }
+function resend(mid) {
+  const j = current(); const p = j && j.pending.get(mid); if (!p) return;
+  const frame = {type: "message", channel_id: state.current, content: p.text, message_id: mid};   // the same id: never stored twice
+  if (p.parent !== null) frame.parent_seq = p.parent;
+  if (!sendFrame(frame)) { showError("offline: it is sent once reconnected"); }
+  p.failed = null; redrawPending(p); $(p.parent === null ? "text" : "threadtext").focus();   // its row has no controls while sending
+}
+function discard(mid) {
+  const j = current(); const p = j && j.pending.get(mid); if (!p) return;
+  j.pending.delete(mid); redrawPending(p); $(p.parent === null ? "text" : "threadtext").focus();
+}
+
+let olderLoader = null;
+export function renderLog(loadOlder = olderLoader) {
+  olderLoader = loadOlder;
   const j = current(); const log = $("log");
   keepingFocus(() => {
     log.textContent = "";
     if (!j) return;
     if (!j.done && j.oldest !== null && j.oldest > 1) { const b = el("button", "quiet", "Load older messages"); b.id = "older"; b.onclick = loadOlder; log.appendChild(b); }
-    for (const m of topLevel(j)) log.appendChild(msgNode(m));
-    for (const [mid, p] of j.pending) if (p.parent === null) log.appendChild(msgNode({message_id: mid, content: p.text, user_id: state.me, username: state.me}, {pending: true}));
+    const shown = topLevel(j);
+    for (const m of shown) log.appendChild(msgNode(m));
+    const mine = [...j.pending].filter(([, p]) => p.parent === null);
+    for (const [mid, p] of mine) log.appendChild(pendingNode(mid, p, false));
+    if (!shown.length && !mine.length && j.replayUntil !== null) log.appendChild(el("div", "empty", "No messages here yet: say hello."));
   });
   log.scrollTop = log.scrollHeight;
 }
@@ -141,7 +170,7 @@ export function renderThread() {
     const n = root.reply_count || 0;
     $("threadcount").textContent = n ? plural(n) : "No replies yet";
     for (const m of replies(j, root.seq)) box.appendChild(msgNode(m, {inThread: true}));
-    for (const [mid, p] of j.pending) if (p.parent === root.seq) box.appendChild(msgNode({message_id: mid, content: p.text, user_id: state.me, username: state.me}, {pending: true, inThread: true}));
+    for (const [mid, p] of j.pending) if (p.parent === root.seq) box.appendChild(pendingNode(mid, p, true));
   });
   box.scrollTop = box.scrollHeight;
 }
