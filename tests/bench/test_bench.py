@@ -4,6 +4,7 @@ regression benchmark whose figures CI prints (recorded, never asserted on)."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,17 @@ def test_bench_human_report_and_progress(server: TrichatProcess) -> None:
     lines = dict(line.split(None, 1) for line in done.stdout.strip().splitlines())
     assert lines["deliveries"].startswith("25 of 25 expected, lost 0")
     assert lines["result"].startswith(("PASS", "FAIL"))
+
+
+def test_bench_against_nothing_listening_is_one_line(server: TrichatProcess) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: bound, never listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        done = bench(f"http://127.0.0.1:{port}", "--secret", SECRET, "--members", "1")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr  # after the progress line, one line saying why
+    last = done.stderr.strip().splitlines()[-1]
+    assert f"cannot reach the server at 127.0.0.1:{port}" in last
 
 
 def test_bench_refuses_bad_arguments(server: TrichatProcess) -> None:

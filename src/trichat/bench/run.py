@@ -61,6 +61,12 @@ class Target:
             conn.request(method, path, body=data, headers=headers)
             response = conn.getresponse()
             payload = response.read()
+        except OSError as exc:  # refused, unreachable, reset, timed out
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigError(
+                f"bench: cannot reach the server at {self.host}:{self.port}: {reason} "
+                "(is it running, and is this its address?)"
+            ) from None
         finally:
             conn.close()
         if response.status == 401:
