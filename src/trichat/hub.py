@@ -109,8 +109,6 @@ class Supervisor:
 
     def _deliver(self, action: Deliver) -> None:
         frame, to = action.frame, action.to
-        if not frame:  # a message deleted before it was delivered
-            return
         if not action.seq:
             for member in to:
                 member.outbox.offer(frame)

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from tests.component.backends import KINDS, open_backends
-from trichat.broker.base import CLOSED, DELETED, KICK, MESSAGE, PRESENCE, TYPING, Broker, Event
+from trichat.broker.base import CLOSED, KICK, MESSAGE, PRESENCE, TYPING, Broker, Event
 
 
 @pytest.fixture(params=KINDS)
@@ -48,7 +48,6 @@ async def _publish_and_read(broker: Broker, events: AsyncIterator[Event]) -> Non
 async def test_every_kind_of_event_arrives_whole(broker: Broker) -> None:
     sent = [
         Event(MESSAGE, "c1", 7, b'{"a":"\\n"}\n', stamp=1_700_000_000_000),
-        Event(DELETED, "c1", payload=b'{"seq":7}'),
         Event(PRESENCE, "c2", payload=b'{"presence_type":"left"}', user_id="bob"),
         Event(KICK, "c1", user_id="bob", payload=b"banned"),
         Event(CLOSED, "c2"),

@@ -25,7 +25,7 @@ from tests.component.stores import (
 from tests.helpers.pg import PostgresServer
 from trichat import aio
 from trichat.errors import Conflict, StoreUnavailable
-from trichat.models import AppendResult, Ban
+from trichat.models import EV_DELETE, AppendResult, Ban, Change, LogRefused
 from trichat.store.base import Store
 from trichat.store.postgres import open_postgres_store
 from trichat.store.sqlite import open_sqlite_store
@@ -108,8 +108,8 @@ async def test_paging_before_after_and_deleted(store: Store) -> None:
         assert [m.seq for m in await store.messages(cid, limit=3)] == [8, 9, 10]
         assert [m.seq for m in await store.messages(cid, before=8, limit=3)] == [5, 6, 7]
         assert [m.seq for m in await store.messages(cid, after=2, limit=3)] == [3, 4, 5]
-        deleted = await store.delete_message(cid, 4, now=5)
-        assert deleted is not None and deleted.seq == 4
+        deleted = await store.change(Change(cid, EV_DELETE, 4, "d4", "u", 5))
+        assert deleted.event is not None and deleted.event.target_seq == 4
         assert [m.seq for m in await store.messages(cid, after=2, limit=3)] == [3, 5, 6]
         with_deleted = await store.messages(cid, after=3, limit=1, include_deleted=True)
         assert with_deleted[0].seq == 4 and with_deleted[0].deleted
@@ -262,13 +262,13 @@ async def test_get_message_and_deleting_twice(store: Store) -> None:
     stored = (await store.append(draft(cid, 1))).message
     assert await store.get_message(cid, 1) == stored
     assert await store.get_message(cid, 2) is None
-    assert await store.delete_message(cid, 1, now=5) == stored  # as it was
-    assert (await store.get_message(cid, 1)) == replace(stored, deleted=True)
-    again = await store.delete_message(cid, 1, now=6)
-    assert again is not None and again.deleted
-    assert await store.delete_message(cid, 7, now=7) is None
+    await store.change(Change(cid, EV_DELETE, 1, "d1", "u", 5))
+    gone = replace(stored, deleted=True, content="")  # its text erased
+    assert await store.get_message(cid, 1) == gone
+    with pytest.raises(LogRefused):  # twice: not found
+        await store.change(Change(cid, EV_DELETE, 1, "d2", "u", 6))
     assert await store.messages(cid, limit=10) == []
-    assert await store.messages(cid, before=2, limit=10, include_deleted=True) == [again]
+    assert await store.messages(cid, before=2, limit=10, include_deleted=True) == [gone]
 
 
 async def test_membership_comes_and_goes(store: Store) -> None:

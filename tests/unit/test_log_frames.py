@@ -202,14 +202,6 @@ def test_encode_deleted_event_is_v2() -> None:
     }
 
 
-def test_v1_encode_deleted_is_kept() -> None:
-    assert orjson.loads(frames.encode_deleted(CID, 7)) == {
-        "type": "message_deleted",
-        "channel_id": CID,
-        "seq": 7,
-    }
-
-
 @pytest.mark.parametrize(
     ("kind", "name", "count"),
     [(EV_REACT, "reaction_added", 3), (EV_UNREACT, "reaction_removed", 0)],

@@ -33,7 +33,6 @@ import trio
 from trichat.models import PresenceEntry
 from trichat.protocol.events import (  # the events the broker carries, re-exported
     CLOSED,
-    DELETED,
     KICK,
     MESSAGE,
     PRESENCE,
@@ -44,7 +43,6 @@ from trichat.protocol.events import (  # the events the broker carries, re-expor
 
 __all__ = [
     "CLOSED",
-    "DELETED",
     "KICK",
     "MESSAGE",
     "PRESENCE",

@@ -76,8 +76,8 @@ class Fill:
 
 
 Action = Deliver | Remove
-# a released message: (seq, stamp, payload); payload None when it was deleted
-_Item = tuple[int, int, bytes | None]
+# a log entry to release: (seq, stamp, the encoded frame's payload)
+_Item = tuple[int, int, bytes]
 
 
 class ChannelState:
@@ -164,10 +164,8 @@ class ChannelState:
         to = [m for m in self.members.values() if m.user_id != skip]
         return [Deliver(ws_frame(event.payload), to)]
 
-    def _release(self, seq: int, stamp: int, payload: bytes | None) -> Deliver:
-        """Message `seq` is next in order (payload None: deleted before delivery)."""
-        if payload is None:
-            return Deliver(b"", [], seq, stamp)
+    def _release(self, seq: int, stamp: int, payload: bytes) -> Deliver:
+        """Log entry `seq` is next in order: to every member that has not seen it."""
         frame = ws_frame(payload)
         if self.floors:
             floors = self.floors

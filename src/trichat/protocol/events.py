@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MESSAGE = "message"
-DELETED = "deleted"
 TYPING = "typing"
 PRESENCE = "presence"
 KICK = "kick"

@@ -313,12 +313,6 @@ def encode_presence(
     )
 
 
-def encode_deleted(channel_id: str, seq: int) -> bytes:
-    """The v1 `message_deleted` (`seq`: the deleted message's). Superseded by
-    `encode_deleted_event`; kept until its last caller has moved."""
-    return orjson.dumps({"type": "message_deleted", "channel_id": channel_id, "seq": seq})
-
-
 def encode_expiry(kind: str, exp: int) -> bytes:
     """`refreshed` or `refresh_needed` with the token's expiry (epoch seconds)."""
     return orjson.dumps({"type": kind, "exp": exp})

@@ -136,9 +136,6 @@ class Store(Protocol):
         """Each emoji on message `seq` (in the order first added) and its first
         `limit` holders (in the order they reacted)."""
 
-    async def delete_message(self, channel_id: str, seq: int, now: int) -> Message | None:
-        """Soft-delete; returns the message as it was, None when unknown."""
-
     async def get_message(self, channel_id: str, seq: int) -> Message | None: ...
 
     # membership and moderation

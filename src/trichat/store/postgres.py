@@ -27,7 +27,7 @@ import trio
 
 from trichat import aio
 from trichat.errors import Conflict, StoreUnavailable
-from trichat.models import AppendResult, Change, ChangeResult, Message, MessageDraft
+from trichat.models import AppendResult, Change, ChangeResult, MessageDraft
 from trichat.store import pg_log
 from trichat.store.rows import MESSAGES, Row
 from trichat.store.sql import POSTGRES, SqlStore, Statements, no_channel
@@ -293,22 +293,6 @@ class PostgresStore(SqlStore):
 
     async def change(self, op: Change) -> ChangeResult:
         return await self._write(partial(pg_log.change, op=op))
-
-    async def delete_message(self, channel_id: str, seq: int, now: int) -> Message | None:
-        async def delete(c: asyncpg.Connection) -> Row | None:
-            async with c.transaction():
-                row = await c.fetchrow(f"{_SQL.message} FOR UPDATE", channel_id, seq)
-                if row is not None and row["deleted_at"] is None:
-                    await c.execute(
-                        "UPDATE messages SET deleted_at = $3 WHERE channel_id = $1 AND seq = $2",
-                        channel_id,
-                        seq,
-                        now,
-                    )
-                return row
-
-        row = await self._write(delete)
-        return MESSAGES.record(row) if row else None
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

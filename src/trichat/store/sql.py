@@ -5,7 +5,7 @@ Statements are written with PostgreSQL's numbered placeholders (`$1`); a `Dialec
 turns them into SQLite's (`?1`, which binds by position too, so a parameter may be
 used twice) and holds the little SQL that differs. What differs beyond that — the
 append (numbered from memory in SQLite, in one statement per batch in PostgreSQL),
-`last_seqs`, `delete_message`'s locking, ping and claim — stays in each store.
+`last_seqs`, a change's transaction, ping and claim — stays in each store.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import trio
 
 from trichat.errors import StoreUnavailable
-from trichat.models import AppendResult, Change, ChangeResult, Message, MessageDraft, now_ms
+from trichat.models import AppendResult, Change, ChangeResult, MessageDraft, now_ms
 from trichat.store.log_sql import LogStatements, check_parent, facts, rule, steps
 from trichat.store.rows import MESSAGES, Row, as_event, log_item
 from trichat.store.sql import SQLITE, SqlStore, Statements, no_channel
@@ -328,19 +328,6 @@ class SqliteStore(SqlStore):
             c.execute(sql, args)
         self._seqs.took(op.channel_id, seq)
         return ChangeResult(event, duplicate=False)
-
-    async def delete_message(self, channel_id: str, seq: int, now: int) -> Message | None:
-        def delete(c: sqlite3.Connection) -> Row | None:
-            row = c.execute(self.sql.message, (channel_id, seq)).fetchone()
-            if row is not None and row[10] is None:
-                c.execute(
-                    "UPDATE messages SET deleted_at = ? WHERE channel_id = ? AND seq = ?",
-                    (now, channel_id, seq),
-                )
-            return row
-
-        row = await self._write(delete)
-        return MESSAGES.record(row) if row else None
 
 
 @asynccontextmanager
