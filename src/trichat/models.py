@@ -64,6 +64,7 @@ class Channel:
     created_at: int
     updated_at: int
     last_seq: int
+    read_receipts: bool = True  # members see each other's read markers (SPEC §7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,21 @@ class Ban:
     banned_by: str
     created_at: int
     expires_at: int | None  # epoch ms; None: until lifted
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMark:
+    """A user's read marker in a channel (SPEC §7): the highest seq they have read,
+    when it moved there, and what that leaves unread (the channel's messages above
+    it, not deleted, not their own); `last_seq`: the channel's, as read with it."""
+
+    channel_id: str
+    user_id: str
+    seq: int
+    at: int  # epoch ms
+    unread: int = 0
+    mentions: int = 0  # of those, the ones that mention the user (SPEC §8: none yet)
+    last_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)

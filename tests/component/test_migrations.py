@@ -58,6 +58,8 @@ async def test_up_is_idempotent_and_safe_concurrently(postgres_server: PostgresS
             "presence",
             "reactions",
             "reaction_counts",
+            "reads",
+            "authors",
             "schema_migrations",
         } <= await _tables(dsn)
 
@@ -68,6 +70,9 @@ async def test_down_then_up(postgres_server: PostgresServer) -> None:
     dsn = postgres_server.dsn(name)
     async with aio.open_aio_loop():
         await aio.run(migrate_up, dsn, default_directory())
+        assert await aio.run(migrate_down, dsn, default_directory(), 1) == [4]
+        assert await aio.run(current_version, dsn) == 3
+        assert not {"reads", "authors"} & await _tables(dsn)
         assert await aio.run(migrate_down, dsn, default_directory(), 1) == [3]
         assert await aio.run(current_version, dsn) == 2
         assert not {"reactions", "reaction_counts"} & await _tables(dsn)
@@ -77,4 +82,4 @@ async def test_down_then_up(postgres_server: PostgresServer) -> None:
         assert await aio.run(migrate_down, dsn, default_directory(), 5) == [1]
         assert await aio.run(current_version, dsn) == 0
         assert await _tables(dsn) == {"schema_migrations"}
-        assert await aio.run(migrate_up, dsn, default_directory()) == [1, 2, 3]
+        assert await aio.run(migrate_up, dsn, default_directory()) == [1, 2, 3, 4]

@@ -1,5 +1,6 @@
-"""A v1 `trichat-data/` keeps working: the v2 schema (the channel log) is added in
-place at start, once, and the v1 messages read as top-level, unedited messages."""
+"""A v1 `trichat-data/` keeps working: the v2 schema (the channel log) and v3 (read
+state) are added in place at start, once, and the v1 messages read as top-level,
+unedited messages."""
 
 from __future__ import annotations
 
@@ -61,3 +62,20 @@ async def test_a_v1_data_folder_is_upgraded_in_place_once(tmp_path: Path) -> Non
     assert {"parent_seq", "reply_count", "event", "target_seq", "emoji"} <= columns(
         data / "trichat.db"
     )
+
+
+async def test_an_upgraded_folder_counts_its_old_messages(tmp_path: Path) -> None:
+    """v3 (read state) counts the messages stored before it: a marker set below them
+    finds them unread, except the deleted one."""
+    data = tmp_path / "trichat-data"
+    write_v1_folder(data)
+    async with open_sqlite_store(data) as store:
+        assert await store.unread_at(CID, "bob", 0) == 1  # m1 (m2 is deleted)
+        assert await store.unread_at(CID, "u", 0) == 0  # the author's own
+        await store.start_read(CID, "bob", 10)
+        [mark] = await store.read_marks("bob", [CID])
+        assert (mark.seq, mark.unread) == (2, 0)
+    conn = sqlite3.connect(data / "trichat.db")
+    assert conn.execute("SELECT msg_total, read_receipts FROM channels").fetchall() == [(2, 1)]
+    assert conn.execute("SELECT user_id, sent FROM authors").fetchall() == [("u", 2)]
+    conn.close()

@@ -362,5 +362,7 @@ def test_this_suite_calls_every_method_of_the_store_protocol() -> None:
     (`test_store_log.py`, the same two stores)."""
     members = {n for n in vars(Store) if not n.startswith("_")} | set(Store.__annotations__)
     here = Path(__file__)
-    source = here.read_text() + here.with_name("test_store_log.py").read_text()
+    source = here.read_text() + "".join(
+        here.with_name(f"test_store_{name}.py").read_text() for name in ("log", "reads")
+    )
     assert members and {m for m in members if f"store.{m}" not in source} == set()

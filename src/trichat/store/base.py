@@ -21,7 +21,7 @@ paging, the shared methods; `store/rows.py`: tables and row mapping;
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from trichat.models import (
@@ -34,6 +34,7 @@ from trichat.models import (
     Message,
     MessageDraft,
     PresenceEntry,
+    ReadMark,
 )
 
 
@@ -157,6 +158,29 @@ class Store(Protocol):
     ) -> None: ...
 
     async def moderation_log(self, channel_id: str, limit: int) -> list[dict[str, object]]: ...
+
+    # read markers (SPEC §7): `ReadMark.unread` is exact, read from counters the
+    # writes keep (store/read_sql.py), never counted over the log per answer
+
+    async def read_marks(self, user_id: str, channel_ids: Sequence[str] | None) -> list[ReadMark]:
+        """The user's markers in those channels (None: in every active channel),
+        each with its unread count and the channel's last seq."""
+
+    async def channel_reads(self, channel_id: str) -> list[ReadMark]:
+        """Every marker in the channel (no counts), latest move first."""
+
+    async def unread_at(self, channel_id: str, user_id: str, seq: int) -> int:
+        """What would be unread with the user's marker at `seq` (at or above the
+        stored one): for a move not stored yet."""
+
+    async def start_read(self, channel_id: str, user_id: str, at: int) -> None:
+        """A marker at the channel's last seq, unless the user has one."""
+
+    async def put_reads(self, moves: Sequence[ReadMark]) -> None:
+        """Raise each marker to its `seq` (clamped to the channel's last; a lower
+        one changes nothing), creating it if needed; `at` is when it moved."""
+
+    async def drop_read(self, channel_id: str, user_id: str) -> None: ...
 
     # presence history
     async def record_seen(self, channel_id: str, user_id: str, username: str, at: int) -> None:

@@ -66,6 +66,11 @@ class LogStatements:
             "UPDATE messages SET content = '' "
             "WHERE channel_id = $1 AND target_seq = $2 AND event = 'edit'"
         )
+        # a deleted message no longer counts as unread for those below it (read_sql)
+        self.unread_gone = s(
+            "UPDATE reads SET base = base + 1 "
+            "WHERE channel_id = $1 AND read_seq < $2 AND user_id <> $3"
+        )
         self.reply_gone = s(
             "UPDATE messages SET reply_count = reply_count - 1 WHERE channel_id = $1 AND seq = $2"
         )
@@ -138,6 +143,7 @@ def steps(sql: LogStatements, op: Change, target: Facts, seq: int) -> tuple[list
         out.append((sql.edit, (cid, tseq, op.content, at)))
     elif op.kind == EV_DELETE:
         out += [(sql.delete, (cid, tseq, at)), (sql.erase_edits, (cid, tseq))]
+        out.append((sql.unread_gone, (cid, tseq, target.author)))
         if target.parent_seq is not None:
             out.append((sql.reply_gone, (cid, target.parent_seq)))
     elif op.kind == EV_REACT:

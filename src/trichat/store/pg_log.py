@@ -10,6 +10,7 @@ import asyncpg
 from trichat.errors import NOT_FOUND
 from trichat.models import AppendResult, Change, ChangeResult, LogRefused, MessageDraft
 from trichat.store.log_sql import LogStatements, check_parent, facts, rule, steps
+from trichat.store.pg_reads import READS
 from trichat.store.rows import MESSAGES, as_event, log_item
 from trichat.store.sql import POSTGRES, Statements, no_channel
 
@@ -17,6 +18,8 @@ _SQL = Statements(POSTGRES)
 _LOG = LogStatements(POSTGRES)
 _LOCK = "SELECT last_seq FROM channels WHERE id = $1 FOR UPDATE"
 _NUMBERED = "UPDATE channels SET last_seq = $2 WHERE id = $1"
+# a reply is a message: the channel's message total grows too (read_sql)
+_NUMBERED_MESSAGE = "UPDATE channels SET last_seq = $2, msg_total = msg_total + 1 WHERE id = $1"
 _INSERT_REPLY = (
     f"INSERT INTO messages ({MESSAGES.columns}, parent_seq) "
     "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,NULL,$11)"
@@ -58,5 +61,6 @@ async def reply(c: asyncpg.Connection, draft: MessageDraft) -> AppendResult:
         msg = draft.numbered(seq)
         await c.execute(_INSERT_REPLY, *msg.columns(), msg.parent_seq)
         await c.execute(_LOG.reply_added, msg.channel_id, msg.parent_seq, msg.created_at)
-        await c.execute(_NUMBERED, msg.channel_id, seq)
+        await c.execute(READS.sent, msg.channel_id, msg.user_id)
+        await c.execute(_NUMBERED_MESSAGE, msg.channel_id, seq)
         return AppendResult(msg, duplicate=False)

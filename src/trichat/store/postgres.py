@@ -27,8 +27,8 @@ import trio
 
 from trichat import aio
 from trichat.errors import Conflict, StoreUnavailable
-from trichat.models import AppendResult, Change, ChangeResult, MessageDraft
-from trichat.store import pg_log
+from trichat.models import AppendResult, Change, ChangeResult, MessageDraft, ReadMark
+from trichat.store import pg_log, pg_reads
 from trichat.store.rows import MESSAGES, Row
 from trichat.store.sql import POSTGRES, SqlStore, Statements, no_channel
 from trichat.store.writer import Job, Writer, running
@@ -59,7 +59,8 @@ class _Append(Job):
 
 # Every append of a batch in one statement: the rows arrive as arrays; those not
 # stored yet (first of their message_id) are numbered per channel after the
-# channel's last_seq, which grows by their count; then they are inserted. Rows that
+# channel's last_seq (and its message total), which grows by their count; then they
+# are inserted, and their authors' counts raised (read_sql). Rows that
 # get no seq here are duplicates or name a missing channel (`_settle` tells which).
 _APPEND_MANY = f"""
 WITH input AS (
@@ -76,7 +77,8 @@ WITH input AS (
 ), counts AS (
     SELECT channel_id, count(*) AS n FROM fresh GROUP BY channel_id
 ), bumped AS (
-    UPDATE channels c SET last_seq = c.last_seq + counts.n FROM counts
+    UPDATE channels c SET last_seq = c.last_seq + counts.n, msg_total = c.msg_total + counts.n
+    FROM counts
     WHERE c.id = counts.channel_id
     RETURNING c.id, c.last_seq - counts.n AS base
 ), numbered AS (
@@ -86,6 +88,10 @@ WITH input AS (
     INSERT INTO messages ({MESSAGES.columns})
     SELECT channel_id, seq, message_id, user_id, username, display_name, avatar_url,
            content, kind, created_at, NULL FROM numbered
+), sent AS (
+    INSERT INTO authors (channel_id, user_id, sent)
+    SELECT channel_id, user_id, count(*) FROM numbered GROUP BY channel_id, user_id
+    ON CONFLICT (channel_id, user_id) DO UPDATE SET sent = authors.sent + excluded.sent
 )
 SELECT ord, seq FROM numbered
 """
@@ -157,6 +163,7 @@ def _changed(status: str) -> int:
 class PostgresStore(SqlStore):
     name = "postgres"
     sql = _SQL
+    reads = pg_reads.READS
     duplicate = (Conflict,)  # `_call` raises it for a unique violation
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -293,6 +300,12 @@ class PostgresStore(SqlStore):
 
     async def change(self, op: Change) -> ChangeResult:
         return await self._write(partial(pg_log.change, op=op))
+
+    async def start_read(self, channel_id: str, user_id: str, at: int) -> None:
+        await self._write(partial(pg_reads.start, channel_id=channel_id, user_id=user_id, at=at))
+
+    async def put_reads(self, moves: Sequence[ReadMark]) -> None:
+        await self._write(partial(pg_reads.put, moves=moves))
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -47,6 +47,7 @@ def _channel(row: Row) -> Channel:
         row[7],
         row[8],
         row[9],
+        bool(row[10]),
     )
 
 
@@ -110,7 +111,7 @@ def _moderation(row: Row) -> dict[str, object]:
 CHANNELS = Table(
     "channels",
     "id, name, description, channel_type, max_participants, is_active, created_by, "
-    "created_at, updated_at, last_seq",
+    "created_at, updated_at, last_seq, read_receipts",
     _channel,
 )
 # deleted_at last: `Message.columns()` is the first ten, in this order

@@ -19,11 +19,12 @@ from typing import Any
 
 from trichat.errors import Conflict
 from trichat.models import Ban, Channel, LogEvent, Message, PresenceEntry
+from trichat.store.read_sql import ReadQueries
 from trichat.store.rows import BANS, CHANNELS, LOG, MESSAGES, MODERATION, PRESENCE, Row, log_item
 from trichat.store.writer import Writer
 
 NO_BOUND = 2**62  # above every seq: "the newest"
-UPDATABLE = frozenset({"name", "description", "is_active", "max_participants"})
+UPDATABLE = frozenset({"name", "description", "is_active", "max_participants", "read_receipts"})
 _MARK = re.compile(r"\$(\d+)")
 
 
@@ -154,7 +155,7 @@ def _page(after: bool, include_deleted: bool, top_level: bool, thread: bool) -> 
     return LOG.select(where) + f" ORDER BY seq{'' if after else ' DESC'} LIMIT $3"
 
 
-class SqlStore(ABC):
+class SqlStore(ReadQueries, ABC):
     """The `Store` methods written once, over four primitives each store gives
     (reads on its read path, writes as its writes go: SQLite's writer, a pooled
     PostgreSQL connection), and the writer's bookkeeping."""
@@ -204,7 +205,7 @@ class SqlStore(ABC):
         now: int,
     ) -> Channel:
         row = (channel_id, name, description, channel_type, max_participants, True)
-        row += (created_by, now, now, 0)
+        row += (created_by, now, now, 0, True)
         try:
             await self._change(self.sql.insert_channel, row)
         except self.duplicate:
@@ -338,6 +339,11 @@ class SqlStore(ABC):
     async def moderation_log(self, channel_id: str, limit: int) -> list[dict[str, object]]:
         rows = await self._all(self.sql.moderation_log, (channel_id, limit))
         return [MODERATION.record(r) for r in rows]
+
+    # read markers (the reads are `ReadQueries`')
+
+    async def drop_read(self, channel_id: str, user_id: str) -> None:
+        await self._change(self.reads.drop, (channel_id, user_id))
 
     # presence history
 

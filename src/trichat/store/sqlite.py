@@ -34,8 +34,9 @@ from typing import Any, TypeVar
 import trio
 
 from trichat.errors import StoreUnavailable
-from trichat.models import AppendResult, Change, ChangeResult, MessageDraft, now_ms
+from trichat.models import AppendResult, Change, ChangeResult, MessageDraft, ReadMark, now_ms
 from trichat.store.log_sql import LogStatements, check_parent, facts, rule, steps
+from trichat.store.read_sql import ReadStatements
 from trichat.store.rows import MESSAGES, Row, as_event, log_item
 from trichat.store.sql import SQLITE, SqlStore, Statements, no_channel
 from trichat.store.sqlite_files import WritableFiles, lock_file
@@ -60,6 +61,7 @@ _INSERT_REPLY = (
     f"INSERT INTO messages ({MESSAGES.columns}, parent_seq) VALUES (?,?,?,?,?,?,?,?,?,?,NULL,?)"
 )
 _LOG = LogStatements(SQLITE)
+_READS = ReadStatements(SQLITE)
 
 
 class _Job(Job):
@@ -74,36 +76,46 @@ class _Job(Job):
 
 
 class _Seqs:
-    """Each channel's last seq as the writer last wrote it. The writer connection
-    is the only one that writes `channels.last_seq`, so after one read per channel
-    an append numbers its message with no statement; every batch then writes each
-    channel's new `last_seq` once, just before its COMMIT. A batch that fails as a
-    whole (rolled back) makes the writer forget everything and read again."""
+    """Each channel's last seq and message total as the writer last wrote them. The
+    writer connection is the only one that writes `channels.last_seq` and
+    `msg_total`, so after one read per channel an append numbers its message with
+    no statement; every batch then writes each channel's new values once, just
+    before its COMMIT. A batch that fails as a whole (rolled back) makes the writer
+    forget everything and read again."""
 
     MAX_CHANNELS = 100_000  # past this, forgotten after a flush (read again on use)
 
     def __init__(self) -> None:
-        self.last: dict[str, int] = {}
+        self.last: dict[str, list[int]] = {}  # channel → [last seq, message total]
         self.dirty: set[str] = set()
 
-    def next(self, c: sqlite3.Connection, channel_id: str) -> int:
-        last = self.last.get(channel_id)
-        if last is None:
-            row = c.execute("SELECT last_seq FROM channels WHERE id = ?", (channel_id,)).fetchone()
+    def of(self, c: sqlite3.Connection, channel_id: str) -> list[int]:
+        """[last seq, message total] of the channel as this transaction has them."""
+        known = self.last.get(channel_id)
+        if known is None:
+            sql = "SELECT last_seq, msg_total FROM channels WHERE id = ?"
+            row = c.execute(sql, (channel_id,)).fetchone()
             if row is None:
                 raise LookupError(no_channel(channel_id))
-            last = self.last[channel_id] = row[0]
-        return last + 1
+            known = self.last[channel_id] = [row[0], row[1]]
+        return known
 
-    def took(self, channel_id: str, seq: int) -> None:
-        self.last[channel_id] = seq
+    def next(self, c: sqlite3.Connection, channel_id: str) -> int:
+        return self.of(c, channel_id)[0] + 1
+
+    def took(self, channel_id: str, seq: int, *, message: bool = True) -> None:
+        """`seq` is stored: a message (counted in the total) or another event."""
+        known = self.last[channel_id]
+        known[0] = seq
+        if message:
+            known[1] += 1
         self.dirty.add(channel_id)
 
     def flush(self, c: sqlite3.Connection) -> None:
         if self.dirty:
             c.executemany(
-                "UPDATE channels SET last_seq = ? WHERE id = ?",
-                [(self.last[cid], cid) for cid in self.dirty],
+                "UPDATE channels SET last_seq = ?, msg_total = ? WHERE id = ?",
+                [(*self.last[cid], cid) for cid in self.dirty],
             )
             self.dirty.clear()
         if len(self.last) > self.MAX_CHANNELS:
@@ -134,6 +146,7 @@ _SQL = Statements(SQLITE)
 class SqliteStore(SqlStore):
     name = "sqlite"
     sql = _SQL
+    reads = _READS
     duplicate = (sqlite3.IntegrityError,)
 
     def __init__(self, path: Path, synchronous: str = "full") -> None:
@@ -287,13 +300,14 @@ class SqliteStore(SqlStore):
             # one statement per message: the insert is the dedupe check too
             msg = draft.numbered(seqs.next(c, draft.channel_id))
             if c.execute(_INSERT_MESSAGE, msg.columns()).rowcount:
+                c.execute(_READS.sent, (msg.channel_id, msg.user_id))
                 seqs.took(msg.channel_id, msg.seq)
                 return AppendResult(msg, duplicate=False)
             key = (draft.channel_id, draft.user_id, draft.message_id)
             row = c.execute(_SQL.message_by_id, key).fetchone()
             return AppendResult(MESSAGES.record(row), duplicate=True)
 
-        # no savepoint: it writes one row or nothing
+        # no savepoint: it writes nothing, or the message and its author's count
         return await self._writer.submit(_Job(append, False))  # type: ignore[no-any-return]
 
     def _reply(self, draft: MessageDraft, c: sqlite3.Connection) -> AppendResult:
@@ -306,6 +320,7 @@ class SqliteStore(SqlStore):
         msg = draft.numbered(self._seqs.next(c, draft.channel_id))
         c.execute(_INSERT_REPLY, (*msg.columns(), msg.parent_seq))
         c.execute(_LOG.reply_added, (msg.channel_id, msg.parent_seq, msg.created_at))
+        c.execute(_READS.sent, (msg.channel_id, msg.user_id))
         self._seqs.took(msg.channel_id, msg.seq)
         return AppendResult(msg, duplicate=False)
 
@@ -326,8 +341,31 @@ class SqliteStore(SqlStore):
         todo, event = steps(_LOG, op, target, seq)
         for sql, args in todo:
             c.execute(sql, args)
-        self._seqs.took(op.channel_id, seq)
+        self._seqs.took(op.channel_id, seq, message=False)
         return ChangeResult(event, duplicate=False)
+
+    # ---- read markers ---------------------------------------------------------------
+
+    async def start_read(self, channel_id: str, user_id: str, at: int) -> None:
+        def start(c: sqlite3.Connection) -> None:
+            last, total = self._seqs.of(c, channel_id)
+            c.execute(_READS.insert, (channel_id, user_id, last, at, total))
+
+        await self._write(start, savepoint=False)
+
+    async def put_reads(self, moves: Sequence[ReadMark]) -> None:
+        await self._write(partial(self._put_reads, moves))
+
+    def _put_reads(self, moves: Sequence[ReadMark], c: sqlite3.Connection) -> None:
+        for move in moves:
+            try:
+                last, total = self._seqs.of(c, move.channel_id)
+            except LookupError:
+                continue  # no such channel: nothing to mark
+            seq, update, insert = _READS.move(move.seq, move.at, last, total)
+            args = (move.channel_id, move.user_id, seq, move.at, total)
+            if not c.execute(update, args if update is _READS.to_end else args[:4]).rowcount:
+                c.execute(insert, args)
 
 
 @asynccontextmanager
