@@ -87,8 +87,9 @@ class Session:
 
     async def serve(self, first: list[str] | None = None) -> None:
         """Run the connection until it ends. `first`: channels to join at once."""
-        sessions = self.deps.sessions
+        sessions, personal = self.deps.sessions, self.deps.hub.personal
         sessions.add(self)
+        personal.add(self)  # the user's own events, joined anywhere or not
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -101,6 +102,7 @@ class Session:
                 nursery.start_soon(self._reader)
         finally:
             self.finished = True
+            personal.remove(self)
             sessions.remove(self)
             with trio.CancelScope(shield=True):
                 await self._leave_all()

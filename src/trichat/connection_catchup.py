@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from trichat.config import Settings
 from trichat.hub import Member, Supervisor
-from trichat.models import LogEvent, Message
+from trichat.models import LogEvent, Message, ReadMark
 from trichat.protocol import frames
 from trichat.service import ChatService
 
@@ -17,10 +17,16 @@ CATCH_UP_BATCH = 500  # messages per store read while the supervisor is ahead
 
 
 async def catch_up(
-    member: Member, sup: Supervisor, since: int | None, chat: ChatService, settings: Settings
+    member: Member,
+    sup: Supervisor,
+    since: int | None,
+    chat: ChatService,
+    settings: Settings,
+    mark: ReadMark | None = None,
 ) -> None:
-    """Send `joined`, then history (missed messages or the last N), then attach
-    to the supervisor so live traffic follows with no gap and no duplicate.
+    """Send `joined` (with the member's read marker, `mark`), then history (missed
+    messages or the last N), then attach to the supervisor so live traffic follows
+    with no gap and no duplicate.
 
     `upto` is what the supervisor had released when the join began: history stops
     there, and `attach` hands over from there, catching the member up from its
@@ -39,7 +45,9 @@ async def catch_up(
         if limit:
             history = await chat.recent(channel_id, before=upto + 1, limit=limit)
     out = member.outbox
-    await out.send(frames.ws_frame(frames.encode_joined(channel_id, upto, recovered)))
+    read_seq, unread = (mark.seq, mark.unread) if mark is not None else (None, 0)
+    joined = frames.encode_joined(channel_id, upto, recovered, read_seq, unread)
+    await out.send(frames.ws_frame(joined))
     for item in history:
         await out.send(frames.ws_frame(frames.encode_log_event(item)))
     seen = max(upto, since or 0)

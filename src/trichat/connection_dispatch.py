@@ -114,6 +114,13 @@ async def _typing(session: Session, frame: frames.Typing) -> None:
     await session.deps.service.typing(session.principal, frame.channel_id)
 
 
+async def _read(session: Session, frame: frames.Read) -> None:
+    """Move the user's read marker: every connection of theirs hears of it on their
+    personal stream (this one too); a read that moves nothing sends nothing."""
+    session.deps.metrics.msg["read"].inc()
+    await session.deps.service.read(session.principal, frame.channel_id, frame.seq)
+
+
 async def _refresh(session: Session, frame: frames.Refresh) -> None:
     session.deps.metrics.msg["refresh"].inc()
     session.liveness.refresh(frame.token)
@@ -127,6 +134,7 @@ _HANDLERS: dict[type, Callable[[Session, Any], Awaitable[None]]] = {
     frames.Join: _join,
     frames.Leave: _leave,
     frames.Typing: _typing,
+    frames.Read: _read,
     frames.Refresh: _refresh,
 }
 
@@ -153,10 +161,11 @@ async def join(session: Session, frame: frames.Join) -> None:
 
 async def _attach(session: Session, frame: frames.Join) -> Supervisor:
     deps = session.deps
-    await deps.service.check_join(session.principal, frame.channel_id)
+    channel = await deps.service.check_join(session.principal, frame.channel_id)
+    mark = await deps.service.start_reading(session.principal, channel)
     sup = await deps.hub.acquire(frame.channel_id)
     try:
-        await catch_up(session, sup, frame.since, deps.service, deps.settings)
+        await catch_up(session, sup, frame.since, deps.service, deps.settings, mark)
     except BaseException:
         sup.detach(session)
         deps.hub.release(sup)

@@ -9,7 +9,8 @@ reads the state asks for (`next_fill`: a gap held for `GAP_HOLD`, a resync) and
 ends after the state expires (`LINGER` with no members).
 
 The bridge task is this instance's one consumer of `broker.events()`; it routes
-each event to its channel's supervisor, which hands it to the state at once
+each event to its channel's supervisor (a user's personal event to their
+connections: `personal`), which hands it to the state at once
 (`Supervisor.offer`): delivery never blocks (an outbox queues or closes), so the
 bridge never waits for a slow channel, and no event waits in a queue of its own.
 The supervisor task is woken only when the state's deadline moved earlier (a gap
@@ -30,10 +31,11 @@ import time
 
 import trio
 
-from trichat.broker.base import RESYNC, Broker, Event
+from trichat.broker.base import PERSONAL, RESYNC, Broker, Event
 from trichat.errors import UNAVAILABLE, ClientError, StoreUnavailable
 from trichat.metrics import Metrics
 from trichat.models import now_ms
+from trichat.personal import PersonalStreams
 from trichat.protocol.channel import GAP_HOLD, LINGER, ChannelState, Deliver, Fill, Member, Remove
 from trichat.store.base import Store
 
@@ -187,6 +189,7 @@ class Hub:
         self.store = store
         self.broker = broker
         self.metrics = metrics
+        self.personal = PersonalStreams(broker)  # each user's own events
         self._sups: dict[str, Supervisor] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -238,12 +241,15 @@ class Hub:
             task_status.started()
 
     async def _bridge(self) -> None:
-        """Route broker events to their channels' supervisors; never wait for one."""
-        sups = self._sups
+        """Route broker events to their channels' supervisors (a personal event to
+        its user's connections); never wait for one."""
+        sups, personal = self._sups, self.personal
         async for event in self.broker.events():
             sup = sups.get(event.channel_id)
             if sup is not None:
                 sup.offer(event)
+            elif event.kind == PERSONAL:
+                personal.deliver(event)
             elif event.kind == RESYNC and not event.channel_id:
                 self.resync_all()  # the broker was away: events may be lost
 

@@ -30,6 +30,7 @@ MESSAGE_TYPES = (
     "react",
     "unreact",
     "typing",
+    "read",
     "refresh",
     "ack",
     "delivery",

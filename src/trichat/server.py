@@ -16,8 +16,8 @@ from hypercorn.config import Config as HypercornConfig
 
 from trichat import aio
 from trichat.auth import make_verifier
-from trichat.broker.base import Broker, Presence, RateLimiter
-from trichat.broker.memory import MemoryBroker, MemoryLimiter, MemoryPresence
+from trichat.broker.base import Broker, Marks, Presence, RateLimiter
+from trichat.broker.memory import MemoryBroker, MemoryLimiter, MemoryMarks, MemoryPresence
 from trichat.config import Settings
 from trichat.errors import Conflict, StoreUnavailable
 from trichat.frontdoor import FrontDoor
@@ -121,19 +121,27 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         yield store
 
 
+@dataclass(frozen=True)
+class ClusterSeams:
+    broker: Broker
+    presence: Presence
+    limits: RateLimiter
+    marks: Marks
+
+
 @asynccontextmanager
-async def open_broker(settings: Settings) -> AsyncIterator[tuple[Broker, Presence, RateLimiter]]:
-    """The broker, presence and rate limiter: all three on Redis when REDIS_URL is
-    set (needs the asyncio loop open), else all three in-process."""
+async def open_broker(settings: Settings) -> AsyncIterator[ClusterSeams]:
+    """The broker, presence, rate limiter and read markers: all on Redis when
+    REDIS_URL is set (needs the asyncio loop open), else all in-process."""
     if settings.redis_url:
         from trichat.broker.redis import open_redis
 
         async with open_redis(settings.redis_url) as redis:
             if not redis.broker.healthy:
                 log.warning("redis is not reachable yet; serving alone until it is")
-            yield redis.broker, redis.presence, redis.limits
+            yield ClusterSeams(redis.broker, redis.presence, redis.limits, redis.marks)
         return
-    yield MemoryBroker(), MemoryPresence(), MemoryLimiter()
+    yield ClusterSeams(MemoryBroker(), MemoryPresence(), MemoryLimiter(), MemoryMarks())
 
 
 async def ensure_default_channel(store: Store) -> str:
@@ -180,13 +188,16 @@ async def serve(
     async with (
         aio.open_aio_loop() if needs_aio else nullcontext(),
         open_store(settings) as store,
-        open_broker(settings) as (broker, presence, limits),
+        open_broker(settings) as seams,
     ):
+        broker = seams.broker
         store.observe_batch = metrics.store_batch.observe
         await _claim(store, broker)
         general_id = await ensure_default_channel(store)
         hub = Hub(store, broker, metrics)
-        service = ChatService(settings, store, broker, presence, limits, metrics)
+        service = ChatService(
+            settings, store, broker, seams.presence, seams.limits, metrics, marks=seams.marks
+        )
         sessions = Sessions(settings, metrics)
         app = create_app()
         app.config["BODY_TIMEOUT"] = settings.handshake_timeout  # a trickled body: 408
@@ -203,8 +214,8 @@ async def serve(
         )
         async with trio.open_nursery() as root:
             root.start_soon(_monitor, store, broker, hub, sessions, metrics)
-            root.start_soon(sessions.keepalive.run)
-            root.start_soon(service.announce_departures)
+            for task in (sessions.keepalive.run, service.announce_departures, service.flusher.run):
+                root.start_soon(task)
             await root.start(hub.run)
             await root.start(gate.run)
             async with trio.open_nursery() as connections:
@@ -223,6 +234,8 @@ async def serve(
                 with trio.CancelScope(shield=True):
                     await _shut_down(settings, listeners, gate, sessions)
                 connections.cancel_scope.cancel()
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await service.flusher.flush()  # the read markers still waiting
             root.cancel_scope.cancel()
 
 

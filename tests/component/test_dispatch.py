@@ -62,7 +62,14 @@ async def test_join_send_typing_leave(tmp_path: Path) -> None:
     async with open_world(tmp_path) as world:
         alice, cid = world.session("alice"), world.general
         [joined] = await say(alice, type="join", channel_id=cid)
-        assert joined == {"type": "joined", "channel_id": cid, "last_seq": 0, "recovered": True}
+        assert joined == {
+            "type": "joined",
+            "channel_id": cid,
+            "last_seq": 0,
+            "recovered": True,
+            "read_seq": 0,  # a first join starts the marker at the channel's end
+            "unread": 0,
+        }
         with trio.fail_after(5):
             presence = await wire(alice).wait_for_text("presence")
         assert (presence["user_id"], presence["presence_type"]) == ("alice", "joined")
@@ -91,7 +98,14 @@ async def test_join_with_since_sends_joined_then_what_was_missed_then_live(
             await say(alice, type="message", channel_id=cid, content=f"t{k}")
         await released(alice, 5)
         got = await say(bob, type="join", channel_id=cid, since=2)
-        assert got[0] == {"type": "joined", "channel_id": cid, "last_seq": 5, "recovered": True}
+        assert got[0] == {
+            "type": "joined",
+            "channel_id": cid,
+            "last_seq": 5,
+            "recovered": True,
+            "read_seq": 5,  # bob's first join: his marker starts at the end
+            "unread": 0,
+        }
         assert [(f["type"], f["seq"], f["content"]) for f in got[1:]] == [
             ("message", 3, "t3"),
             ("message", 4, "t4"),
@@ -103,7 +117,16 @@ async def test_join_with_since_sends_joined_then_what_was_missed_then_live(
         assert seqs == [3, 4, 5, 6]  # no gap, no duplicate
         # joining again from where it is: nothing to replay, presence untouched
         again = await say(bob, type="join", channel_id=cid, since=6)
-        assert again == [{"type": "joined", "channel_id": cid, "last_seq": 6, "recovered": True}]
+        assert again == [
+            {
+                "type": "joined",
+                "channel_id": cid,
+                "last_seq": 6,
+                "recovered": True,
+                "read_seq": 5,  # joining again moves no marker: only `read` does
+                "unread": 1,
+            }
+        ]
         assert list(bob.joined) == [cid]
 
 

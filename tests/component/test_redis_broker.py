@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, aclosing
+from dataclasses import replace
 
 import pytest
 import trio
@@ -12,9 +13,9 @@ import trio
 from tests.component.backends import FAST, kill_an_instance_with_bob
 from tests.helpers.redis import RedisServer
 from trichat import aio
-from trichat.broker.base import MESSAGE, RESYNC, Departure, Event
+from trichat.broker.base import MESSAGE, PERSONAL, RESYNC, Departure, Event
 from trichat.broker.redis import RedisBackends, open_redis
-from trichat.models import PresenceEntry
+from trichat.models import PresenceEntry, ReadMark, now_ms
 
 
 async def healthy(instances: list[RedisBackends], up: bool = True) -> None:
@@ -55,6 +56,44 @@ async def test_events_fan_out_to_subscribed_instances_only(
         await a.publish(Event(MESSAGE, "room", 2, b"{}"))
         await a.publish(Event(MESSAGE, "marker", 1, b"{}"))
         assert (await next_event(b_events)).channel_id == "marker"  # seq 2 was not sent
+
+
+async def test_personal_events_reach_the_instances_where_their_user_is(
+    cluster: list[RedisBackends],
+) -> None:
+    a, b, c = (redis.broker for redis in cluster)
+    b.subscribe_user("bob")
+    await b.subscribe("sync")  # confirmed: so is bob's topic, sent before or with it
+    c.subscribe_user("cat")
+    await c.subscribe("sync")
+    async with aclosing(b.events()) as b_events, aclosing(c.events()) as c_events:
+        await a.publish(Event(PERSONAL, "", payload=b'{"type":"read"}', user_id="bob"))
+        await a.publish(Event(PERSONAL, "", payload=b"{}", user_id="cat"))
+        got = await next_event(b_events)
+        assert (got.kind, got.channel_id, got.user_id, got.payload) == (
+            PERSONAL, "", "bob", b'{"type":"read"}',
+        )  # fmt: skip
+        assert (await next_event(c_events)).user_id == "cat"  # bob's never reached c
+        b.unsubscribe_user("bob")
+        b.subscribe_user("bea")
+        await b.subscribe("sync2")
+        await a.publish(Event(PERSONAL, "", payload=b"{}", user_id="bob"))
+        await a.publish(Event(PERSONAL, "", payload=b"{}", user_id="bea"))
+        assert (await next_event(b_events)).user_id == "bea"  # bob's was not sent to b
+
+
+async def test_read_markers_are_raised_once_across_instances(
+    cluster: list[RedisBackends],
+) -> None:
+    a, b, c = (redis.marks for redis in cluster)
+    mark = ReadMark("room", "bob", 5, now_ms())
+    assert await a.raise_mark(mark, floor=-1) is True
+    assert await b.raise_mark(replace(mark, seq=4), floor=-1) is False  # lower than a's
+    assert await b.raise_mark(replace(mark, seq=6), floor=7) is False  # below the stored
+    assert await c.raise_mark(replace(mark, seq=9), floor=-1) is True
+    assert (await a.of_user("bob"))["room"].seq == 9
+    assert (await b.of_channel("room"))["bob"].seq == 9
+    assert await c.of_user("nobody") == {} and await c.of_channel("nowhere") == {}
 
 
 async def test_presence_and_rate_limits_are_cluster_wide(cluster: list[RedisBackends]) -> None:

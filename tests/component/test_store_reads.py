@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 import trio
+import trio.lowlevel
 
 from tests.component.stores import Backend, draft, new_channel
 from tests.component.test_store_contract import backend  # noqa: F401 (the fixture)
@@ -136,7 +137,7 @@ async def test_concurrent_moves_and_messages_stay_exact(store: Store) -> None:
     async def bob_reads() -> None:
         for seq in range(0, 41, 3):
             await store.put_reads([move(cid, "bob", seq)])
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(ann_posts)

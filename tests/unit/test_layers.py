@@ -74,7 +74,12 @@ def test_drivers_stay_in_their_modules() -> None:
     owners = {
         "trio_asyncio": {"aio.py"},
         "redis": {"broker/redis_link.py"},  # the one client the Redis implementations share
-        "asyncpg": {"store/postgres.py", "store/pg_migrate.py", "store/pg_log.py"},
+        "asyncpg": {
+            "store/postgres.py",
+            "store/pg_migrate.py",
+            "store/pg_log.py",
+            "store/pg_reads.py",
+        },
         "sqlite3": {"store/sqlite.py", "store/sqlite_upgrade.py"},
         "hypercorn": {"hyper.py", "server.py"},
     }

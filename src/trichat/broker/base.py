@@ -1,13 +1,15 @@
-"""The three cluster seams, as centrifuge separates its Broker and PresenceManager:
+"""The cluster seams, as centrifuge separates its Broker and PresenceManager:
 `Broker` (fan-out of events between instances), `Presence` (who is online in a
-channel) and `RateLimiter` (token buckets). Each has a memory implementation
-(`memory`, one instance) and a Redis one (`redis`, `redis_presence`, `redis_limits`,
-sharing one client, `redis_link`). None of them builds a frame: the service does.
+channel), `RateLimiter` (token buckets) and `Marks` (read markers as they move).
+Each has a memory implementation (`memory`, one instance) and a Redis one (`redis`,
+`redis_presence`, `redis_limits`, `redis_marks`, sharing one client, `redis_link`).
+None of them builds a frame: the service does.
 
 Guarantees every implementation gives:
 
-- `Broker.publish` hands an event to every instance subscribed to its channel, this
-  one included, at most once, in no promised order. Delivery is best effort: a lost
+- `Broker.publish` hands an event to every instance subscribed to its channel (a
+  `personal` event: to its user), this one included, at most once, in no promised
+  order. Delivery is best effort: a lost
   `message` event shows as a seq gap that supervisors fill from the store.
 - `Broker.events()` is consumed by exactly one bridge task per instance; it never
   blocks the publisher on a slow consumer (overflow drops, the store heals).
@@ -16,6 +18,7 @@ Guarantees every implementation gives:
   Users whose instance died without leaving are reported once, cluster-wide, by
   `departures()`, for the service to announce.
 - `RateLimiter.spend` is one token bucket per key shared by all instances.
+- `Marks.raise_mark` only ever raises a marker, and every instance sees it at once.
 
 A call that cannot be answered raises `BrokerUnavailable` (`errors`), and only for
 the backend's own failures (its driver's errors, the socket's, a missed deadline);
@@ -30,12 +33,14 @@ from typing import Protocol
 
 import trio
 
-from trichat.models import PresenceEntry
+from trichat.models import PresenceEntry, ReadMark
 from trichat.protocol.events import (  # the events the broker carries, re-exported
     CLOSED,
     KICK,
     MESSAGE,
+    PERSONAL,
     PRESENCE,
+    RECEIPT,
     RESYNC,
     TYPING,
     Event,
@@ -45,12 +50,15 @@ __all__ = [
     "CLOSED",
     "KICK",
     "MESSAGE",
+    "PERSONAL",
     "PRESENCE",
+    "RECEIPT",
     "RESYNC",
     "TYPING",
     "Broker",
     "Departure",
     "Event",
+    "Marks",
     "Presence",
     "RateLimiter",
     "drain",
@@ -92,6 +100,12 @@ class Broker(Protocol):
 
     async def unsubscribe(self, channel_id: str) -> None: ...
 
+    def subscribe_user(self, user_id: str) -> None:
+        """Receive `personal` events for `user_id` too (counted: as many
+        `unsubscribe_user` calls end it). Does not wait for the backend."""
+
+    def unsubscribe_user(self, user_id: str) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Departure:
@@ -119,6 +133,24 @@ class Presence(Protocol):
     def departures(self) -> AsyncIterator[Departure]:
         """Users dropped for their instance's silence, each once across the cluster;
         consumed by one task per instance (the service announces them as left)."""
+
+
+class Marks(Protocol):
+    """Read markers as they move (SPEC §7), shared by every instance at once: the
+    store gets the moves coalesced, up to a second later, so answers take the
+    higher of the stored marker and the one held here. An entry is held for
+    `MARK_TTL` after its move, by then long stored."""
+
+    async def raise_mark(self, mark: ReadMark, floor: int) -> bool:
+        """Hold `mark` (its user's marker in its channel, at `mark.seq`, moved at
+        `mark.at`) if its seq is above both `floor` (the stored marker's) and the
+        one held: True when it moved, atomically across the cluster."""
+
+    async def of_user(self, user_id: str) -> dict[str, ReadMark]:
+        """The user's markers held, by channel."""
+
+    async def of_channel(self, channel_id: str) -> dict[str, ReadMark]:
+        """The channel's markers held, by user."""
 
 
 class RateLimiter(Protocol):

@@ -6,14 +6,16 @@ state as their heartbeat source and as the fallback while Redis is away.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 
 import trio
 
-from trichat.models import PresenceEntry
+from trichat.models import PresenceEntry, ReadMark
 from trichat.protocol.ratelimit import TokenBucket
 
 MAX_BUCKETS = 100_000  # beyond this, full (stateless) buckets are forgotten
+MARK_TTL = 10.0  # seconds a moved marker is held (the store has it within ~1 s)
 
 
 class LocalPresence:
@@ -76,3 +78,46 @@ class LocalLimiter:
     def _forget_full(self, now: float) -> None:
         for key in [k for k, b in self._buckets.items() if b.full_at(now) <= now]:
             del self._buckets[key]
+
+
+class LocalMarks:
+    """Read markers moved lately on this instance, each held for `MARK_TTL` on
+    trio's clock (they expire in the order they moved: one queue)."""
+
+    def __init__(self, ttl: float = MARK_TTL) -> None:
+        self._ttl = ttl
+        self._by_user: dict[str, dict[str, ReadMark]] = {}
+        self._by_channel: dict[str, dict[str, ReadMark]] = {}
+        self._moved: deque[tuple[float, ReadMark]] = deque()
+
+    def raise_mark(self, mark: ReadMark, floor: int) -> bool:
+        self._expire(trio.current_time())
+        held = self._by_user.get(mark.user_id, {}).get(mark.channel_id)
+        if mark.seq <= max(floor, held.seq if held else floor):
+            return False
+        self._by_user.setdefault(mark.user_id, {})[mark.channel_id] = mark
+        self._by_channel.setdefault(mark.channel_id, {})[mark.user_id] = mark
+        self._moved.append((trio.current_time() + self._ttl, mark))
+        return True
+
+    def of_user(self, user_id: str) -> dict[str, ReadMark]:
+        self._expire(trio.current_time())
+        return dict(self._by_user.get(user_id, {}))
+
+    def of_channel(self, channel_id: str) -> dict[str, ReadMark]:
+        self._expire(trio.current_time())
+        return dict(self._by_channel.get(channel_id, {}))
+
+    def _expire(self, now: float) -> None:
+        moved = self._moved
+        while moved and moved[0][0] <= now:
+            _, mark = moved.popleft()
+            for outer, key, inner in (
+                (self._by_user, mark.user_id, mark.channel_id),
+                (self._by_channel, mark.channel_id, mark.user_id),
+            ):
+                entries = outer.get(key)
+                if entries is not None and entries.get(inner) is mark:
+                    del entries[inner]
+                    if not entries:
+                        del outer[key]

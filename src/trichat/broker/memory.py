@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import trio
 
 from trichat.broker.base import Departure, Event, drain
-from trichat.broker.local import LocalLimiter, LocalPresence
-from trichat.models import PresenceEntry
+from trichat.broker.local import LocalLimiter, LocalMarks, LocalPresence
+from trichat.models import PresenceEntry, ReadMark
 
 EVENT_BUFFER = 65_536
 
@@ -39,6 +39,12 @@ class MemoryBroker:
         return None
 
     async def unsubscribe(self, channel_id: str) -> None:
+        return None
+
+    def subscribe_user(self, user_id: str) -> None:
+        return None  # every event reaches this instance's bridge, which routes it
+
+    def unsubscribe_user(self, user_id: str) -> None:
         return None
 
 
@@ -72,3 +78,17 @@ class MemoryLimiter:
 
     async def spend(self, key: str, capacity: int, period: float) -> float:
         return self._local.take(key, capacity, period)
+
+
+class MemoryMarks:
+    def __init__(self) -> None:
+        self._local = LocalMarks()
+
+    async def raise_mark(self, mark: ReadMark, floor: int) -> bool:
+        return self._local.raise_mark(mark, floor)
+
+    async def of_user(self, user_id: str) -> dict[str, ReadMark]:
+        return self._local.of_user(user_id)
+
+    async def of_channel(self, channel_id: str) -> dict[str, ReadMark]:
+        return self._local.of_channel(channel_id)

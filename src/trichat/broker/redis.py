@@ -1,5 +1,5 @@
 """The Redis broker: fan-out of events between instances, and `open_redis`, which
-runs it with the Redis presence and rate limiter on one shared client
+runs it with the Redis presence, rate limiter and read markers on one shared client
 (`redis_link`).
 
 No delivery crosses the trio/asyncio bridge on its own:
@@ -11,7 +11,10 @@ No delivery crosses the trio/asyncio bridge on its own:
   runs on the asyncio side and pushes into the trio memory channel with
   `send_nowait` (full: dropped, and the supervisors heal the gap from the store).
 - Subscriptions follow the supervisors: `subscribe` waits for Redis to confirm, so
-  a supervisor that reads the store's last seq afterwards misses nothing.
+  a supervisor that reads the store's last seq afterwards misses nothing. A user's
+  personal events (`P u:{user}`) are subscribed to while the user has a connection
+  here, without waiting: they are not part of any log, so there is nothing to
+  read afterwards (publishing to a user nobody follows costs Redis one lookup).
 
 Failure: the PubSub connection failing, or any command failing or missing its
 deadline (`RedisLink.command`), marks Redis down (`healthy` False, `/health` says
@@ -33,9 +36,10 @@ import orjson
 import trio
 
 from trichat import aio
-from trichat.broker.base import KICK, RESYNC, Event, drain
+from trichat.broker.base import KICK, PERSONAL, RESYNC, Event, drain
 from trichat.broker.redis_limits import RedisLimiter
 from trichat.broker.redis_link import FAILURES, RedisLink
+from trichat.broker.redis_marks import RedisMarks
 from trichat.broker.redis_presence import RedisPresence
 from trichat.errors import BrokerUnavailable
 
@@ -74,11 +78,14 @@ class RedisBroker:
         self._link = link
         link.on_down = self._reconnect
         self._ev_prefix = f"{link.prefix}ev:"
+        self._user_prefix = f"{link.prefix}u:"  # a user's personal events
         self._control = f"{link.prefix}control"
         self.origin = link.origin
         self._send, self._recv = trio.open_memory_channel[Event](EVENT_BUFFER)
         self._out_send, self._out_recv = trio.open_memory_channel[Event](OUT_BUFFER)
-        self._refs: dict[str, int] = {}  # channel → supervisors wanting it
+        # Redis channel → how many want it (a chat channel's supervisors, a user's
+        # sessions)
+        self._refs: dict[str, int] = {}
         self._subscribed: set[str] = set()  # sent on the current PubSub connection
         self._confirmed: dict[str, trio.Event] = {}
         self._changed = trio.Event()  # wanted subscriptions changed
@@ -117,23 +124,39 @@ class RedisBroker:
         return drain(self._recv)
 
     async def subscribe(self, channel_id: str) -> None:
-        refs = self._refs.get(channel_id, 0)
-        self._refs[channel_id] = refs + 1
-        if refs:
+        topic = self._ev_prefix + channel_id
+        if not self._want(topic):
             return
-        confirmed = self._confirmed[channel_id] = trio.Event()
-        self._changed.set()
+        confirmed = self._confirmed[topic] = trio.Event()
         if self._link.up:
             with trio.move_on_after(CONFIRM_WAIT):
                 await confirmed.wait()
 
     async def unsubscribe(self, channel_id: str) -> None:
-        refs = self._refs.get(channel_id, 0) - 1
+        self._unwant(self._ev_prefix + channel_id)
+
+    def subscribe_user(self, user_id: str) -> None:
+        self._want(self._user_prefix + user_id)
+
+    def unsubscribe_user(self, user_id: str) -> None:
+        self._unwant(self._user_prefix + user_id)
+
+    def _want(self, topic: str) -> bool:
+        """One more wants `topic`; True when it is the first (subscribing now)."""
+        refs = self._refs.get(topic, 0)
+        self._refs[topic] = refs + 1
+        if refs:
+            return False
+        self._changed.set()
+        return True
+
+    def _unwant(self, topic: str) -> None:
+        refs = self._refs.get(topic, 0) - 1
         if refs > 0:
-            self._refs[channel_id] = refs
+            self._refs[topic] = refs
             return
-        self._refs.pop(channel_id, None)
-        self._confirmed.pop(channel_id, None)
+        self._refs.pop(topic, None)
+        self._confirmed.pop(topic, None)
         self._changed.set()
 
     # ---- tasks ---------------------------------------------------------------------
@@ -172,7 +195,7 @@ class RedisBroker:
         pubsub = self._link.client.pubsub()
         try:
             self._subscribed = set(self._refs)
-            await pubsub.subscribe(self._control, *(self._ev_prefix + c for c in self._subscribed))
+            await pubsub.subscribe(self._control, *self._subscribed)
             self._pubsub = pubsub
             self._changed.set()  # subscriptions wanted meanwhile
             while True:
@@ -186,7 +209,10 @@ class RedisBroker:
     def _on_pubsub(self, message: dict[str, Any]) -> None:
         kind, channel = message["type"], message["channel"].decode()
         if kind == "message":
-            origin, event = decode_event(channel.removeprefix(self._ev_prefix), message["data"])
+            # a chat channel's events carry its id; a user's, none
+            personal = channel.startswith(self._user_prefix)
+            cid = "" if personal else channel.removeprefix(self._ev_prefix)
+            origin, event = decode_event(cid, message["data"])
             if origin != self.origin:
                 try:
                     self._send.send_nowait(event)
@@ -196,7 +222,7 @@ class RedisBroker:
             if channel == self._control:
                 self._connected()
             else:
-                confirmed = self._confirmed.get(channel.removeprefix(self._ev_prefix))
+                confirmed = self._confirmed.get(channel)
                 if confirmed is not None:
                     confirmed.set()
 
@@ -235,9 +261,9 @@ class RedisBroker:
 
     async def _apply(self, pubsub: Any, add: set[str], drop: set[str]) -> None:
         if add:
-            await pubsub.subscribe(*(self._ev_prefix + c for c in add))
+            await pubsub.subscribe(*add)
         if drop:
-            await pubsub.unsubscribe(*(self._ev_prefix + c for c in drop))
+            await pubsub.unsubscribe(*drop)
 
     async def _publisher(self) -> None:
         async for first in self._out_recv:
@@ -250,11 +276,16 @@ class RedisBroker:
             if not self._link.up:
                 self.dropped += len(batch)
                 continue
-            items = [(self._ev_prefix + e.channel_id, encode_event(self.origin, e)) for e in batch]
+            items = [(self._topic(e), encode_event(self.origin, e)) for e in batch]
             try:
                 await self._link.command("publish", self._publish_batch, items)
             except BrokerUnavailable:
                 self.dropped += len(batch)  # other instances heal the gaps from the store
+
+    def _topic(self, event: Event) -> str:
+        if event.kind == PERSONAL:
+            return self._user_prefix + event.user_id
+        return self._ev_prefix + event.channel_id
 
     async def _publish_batch(self, items: list[tuple[str, bytes]]) -> None:
         async with self._link.client.pipeline(transaction=False) as pipe:
@@ -265,12 +296,13 @@ class RedisBroker:
 
 @dataclass(frozen=True)
 class RedisBackends:
-    """The three Redis implementations on one client, as `open_redis` runs them."""
+    """The Redis implementations on one client, as `open_redis` runs them."""
 
     link: RedisLink
     broker: RedisBroker
     presence: RedisPresence
     limits: RedisLimiter
+    marks: RedisMarks
 
 
 @asynccontextmanager
@@ -282,7 +314,7 @@ async def open_redis(
     On the way out this instance's users leave presence, then the client closes."""
     link = RedisLink(url, prefix=prefix)
     broker, limits = RedisBroker(link), RedisLimiter(link)
-    redis = RedisBackends(link, broker, RedisPresence(link, **presence), limits)
+    redis = RedisBackends(link, broker, RedisPresence(link, **presence), limits, RedisMarks(link))
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(redis.broker.run)

@@ -4,6 +4,10 @@ instances never race.
 Keys under the configured prefix P (default `trichat:`):
 
 - `P ev:{channel}`            pub/sub channel of a chat channel's events
+- `P u:{user}`                pub/sub channel of a user's personal events (SPEC §8)
+- `P rd:{user}`               HASH channel → "seq:at": the user's read markers moved
+                              lately, not all stored yet (`redis_reads`)
+- `P rc:{channel}`            HASH user → "seq:at": the same, by channel
 - `P pu:{channel}:{user}`     ZSET origin → expiry (ms): the instances where the user
                               is connected to the channel, each refreshed by its
                               instance's heartbeat
@@ -127,4 +131,23 @@ if tokens >= 1 - 1e-9 then
   return '0'
 end
 return tostring((1 - tokens) / rate)
+"""
+
+# KEYS: rd (the user's), rc (the channel's)  ARGV: channel, user, seq, at, floor,
+# ttl_ms, stale (ms: an entry moved before this no longer counts)
+# → 1 when the marker moved (seq above the floor and above the one held)
+RAISE_MARK = """
+local top = tonumber(ARGV[5])
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held then
+  local seq, at = string.match(held, '^(%d+):(%d+)$')
+  if tonumber(at) >= tonumber(ARGV[7]) and tonumber(seq) > top then top = tonumber(seq) end
+end
+if tonumber(ARGV[3]) <= top then return 0 end
+local value = ARGV[3] .. ':' .. ARGV[4]
+redis.call('HSET', KEYS[1], ARGV[1], value)
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('HSET', KEYS[2], ARGV[2], value)
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return 1
 """

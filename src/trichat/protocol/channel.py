@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from trichat.models import LogEvent, Message
-from trichat.protocol.events import CLOSED, KICK, MESSAGE, TYPING, Event
+from trichat.protocol.events import CLOSED, KICK, MESSAGE, RECEIPT, TYPING, Event
 from trichat.protocol.frames import encode_left, encode_log_event, ws_frame
 from trichat.protocol.reorder import SeqReorder
 
@@ -160,7 +160,7 @@ class ChannelState:
             return self._remove([m for m in self.members.values() if m.user_id == who], event)
         if kind == CLOSED:
             return self._remove(list(self.members.values()), event)
-        skip = event.user_id if kind == TYPING else None
+        skip = event.user_id if kind in (TYPING, RECEIPT) else None
         to = [m for m in self.members.values() if m.user_id != skip]
         return [Deliver(ws_frame(event.payload), to)]
 

@@ -26,6 +26,7 @@ from trichat.protocol.log_frames import encode_change_ack as encode_change_ack
 from trichat.protocol.log_frames import encode_deleted_event as encode_deleted_event
 from trichat.protocol.log_frames import encode_edited as encode_edited
 from trichat.protocol.log_frames import encode_reaction as encode_reaction
+from trichat.protocol.read_frames import Read, parse_read
 from trichat.protocol.values import MAX_SEQ, canonical_uuid, has_nul, is_blank, is_seq
 
 MAX_MESSAGE_ID = 64
@@ -63,7 +64,7 @@ class Refresh:
     token: str
 
 
-ClientFrame = Join | Leave | Send | Typing | Refresh | Edit | Delete | React
+ClientFrame = Join | Leave | Send | Typing | Refresh | Edit | Delete | React | Read
 
 
 def _bad(message: str, **ids: str | None) -> ClientError:
@@ -206,6 +207,8 @@ def parse(text: str | bytes, *, max_content_chars: int) -> ClientFrame:
         return Leave(_channel_id(obj))
     if kind == "typing":
         return Typing(_channel_id(obj))
+    if kind == "read":
+        return parse_read(obj, _channel_id(obj))
     if kind == "refresh":
         return Refresh(_str_field(obj, "token"))
     raise _bad(f"unknown frame type {kind!r}")
@@ -279,9 +282,19 @@ def encode_error(err: ClientError) -> bytes:
     return orjson.dumps(frame)
 
 
-def encode_joined(channel_id: str, last_seq: int, recovered: bool) -> bytes:
+def encode_joined(
+    channel_id: str, last_seq: int, recovered: bool, read_seq: int | None = None, unread: int = 0
+) -> bytes:
+    """`read_seq`/`unread`: the joiner's marker (SPEC §7), null and 0 without one."""
     return orjson.dumps(
-        {"type": "joined", "channel_id": channel_id, "last_seq": last_seq, "recovered": recovered}
+        {
+            "type": "joined",
+            "channel_id": channel_id,
+            "last_seq": last_seq,
+            "recovered": recovered,
+            "read_seq": read_seq,
+            "unread": unread,
+        }
     )
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 from trichat.service.core import new_message_id
 from trichat.service.log import LogOps
 from trichat.service.presence import PresenceOps
+from trichat.service.reads import ReadOps
 
 __all__ = ["ChatService", "new_message_id"]
 
 
-class ChatService(LogOps, PresenceOps):
+class ChatService(LogOps, ReadOps, PresenceOps):
     """Channels (`channels.ChannelOps`), messages (`messages.MessageOps`) and the
-    log's changes (`log.LogOps`, over both), and presence."""
+    log's changes (`log.LogOps`, over both), read state (`reads.ReadOps`), and
+    presence."""

@@ -88,14 +88,18 @@ class ChannelOps(Core):
     async def set_member(
         self, who: Principal, channel_id: str, user_id: str, present: bool
     ) -> None:
-        await self.managed_channel(who, channel_id)
+        channel = await self.managed_channel(who, channel_id)
+        now = self.clock()
         await self._store_call(
-            self.store.set_member(channel_id, user_id, present, who.user_id, self.clock())
+            self.store.set_member(channel_id, user_id, present, who.user_id, now)
         )
-        if not present:  # a removed member of a private channel leaves it at once
-            channel = await self.channel(channel_id)
-            if channel is not None and channel.channel_type == PRIVATE:
-                await self.publish(Event(KICK, channel_id, user_id=user_id, reason="removed"))
+        if present:  # a new member's read marker starts at the channel's end (SPEC §7)
+            await self._store_call(self.store.start_read(channel_id, user_id, now))
+        elif channel.channel_type == PRIVATE:
+            # a removed member of a private channel leaves it at once, and its unread
+            # messages are no longer theirs to count
+            await self._store_call(self.store.drop_read(channel_id, user_id))
+            await self.publish(Event(KICK, channel_id, user_id=user_id, reason="removed"))
         await self._log(channel_id, who, "add_member" if present else "remove_member", user_id, "")
 
     async def ban(

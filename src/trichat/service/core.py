@@ -2,7 +2,8 @@
 broker's refusals made `unavailable` in one place each, who may see and who may
 manage a channel, the moderation log, and publishing.
 
-`Core` holds no state of its own beyond its collaborators; the operations live in
+`Core` holds no state of its own beyond its collaborators (one of them, the
+`ReadFlusher`, holds the read markers waiting for their coalesced write); the operations live in
 the modules beside it, one per resource, and `ChatService` combines them.
 """
 
@@ -17,7 +18,8 @@ from typing import TypeVar
 
 import trio
 
-from trichat.broker.base import Broker, Event, Presence, RateLimiter
+from trichat.broker.base import Broker, Event, Marks, Presence, RateLimiter
+from trichat.broker.memory import MemoryMarks
 from trichat.config import Settings
 from trichat.errors import (
     FORBIDDEN,
@@ -30,6 +32,7 @@ from trichat.errors import (
 from trichat.metrics import Metrics
 from trichat.models import PRIVATE, Channel, Principal, now_ms
 from trichat.protocol.values import canonical_uuid
+from trichat.service.read_flush import ReadFlusher
 from trichat.store.base import Store
 
 log = logging.getLogger("trichat.service")
@@ -54,6 +57,11 @@ class Core:
     limits: RateLimiter  # token buckets, cluster-wide
     metrics: Metrics
     clock: Callable[[], int] = field(default=now_ms)  # epoch ms; tests move it for bans
+    marks: Marks = field(default_factory=MemoryMarks)  # read markers as they move
+    flusher: ReadFlusher = field(init=False)  # their coalesced writes to the store
+
+    def __post_init__(self) -> None:
+        self.flusher = ReadFlusher(self.store)
 
     async def _store_call(self, coro: Awaitable[T]) -> T:
         try:

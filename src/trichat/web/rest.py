@@ -10,11 +10,12 @@ from quart_trio import QuartTrio
 from trichat import __version__
 from trichat.web import log_schemas as LS
 from trichat.web import ops
+from trichat.web import read_schemas as RS
 from trichat.web import schemas as S
 from trichat.web.api import Api, Routes
 from trichat.web.app import json_response
 from trichat.web.deps import Deps
-from trichat.web.routes import channels, log, members, messages, moderation, presence
+from trichat.web.routes import channels, log, members, messages, moderation, presence, reads
 from trichat.web.routes.paths import PREFIX
 
 __all__ = ["PREFIX", "RESOURCES", "register"]
@@ -24,6 +25,7 @@ RESOURCES: tuple[Routes, ...] = (
     channels.routes,
     messages.routes,
     log.routes,
+    reads.routes,
     presence.routes,
     members.routes,
     moderation.routes,
@@ -32,7 +34,7 @@ RESOURCES: tuple[Routes, ...] = (
 
 def register(app: QuartTrio, deps: Deps) -> Api:
     api = Api(app, deps.verifier)
-    api.add_models(*S.ALL, *LS.ALL)
+    api.add_models(*S.ALL, *LS.ALL, *RS.ALL)
     ops.register(api, deps)
     for routes in RESOURCES:
         api.include(routes, chat=deps.service)

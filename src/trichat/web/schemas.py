@@ -33,6 +33,7 @@ ChannelPatch = Model(
         Field("description", str, maximum=MAX_DESCRIPTION),
         Field("is_active", bool),
         Field("max_participants", int, nullable=True, minimum=1, maximum=MAX_PARTICIPANTS),
+        Field("read_receipts", bool, description="members see each other's read markers"),
     ],
 )
 Channel = Model(
@@ -49,6 +50,10 @@ Channel = Model(
         Field("updated_at", str, required=True, fmt="date-time"),
         Field("last_seq", int, required=True),
         Field("members_online", int, required=True),
+        Field("read_receipts", bool, required=True),
+        Field("read_seq", int, required=True, nullable=True, description="your read marker"),
+        Field("unread", int, required=True, description="messages above it, not yours"),
+        Field("mentions", int, required=True, description="of those, the ones mentioning you"),
     ],
 )
 ChannelList = Model(

@@ -6,7 +6,7 @@ from typing import Any
 
 from quart import Response
 
-from trichat.models import PUBLIC, Channel, Principal, rfc3339
+from trichat.models import PUBLIC, Channel, Principal, ReadMark, rfc3339
 from trichat.service import ChatService
 from trichat.web import schemas as S
 from trichat.web.api import Body, Routes
@@ -16,7 +16,8 @@ from trichat.web.routes.paths import PREFIX, channel_uuid
 routes = Routes()
 
 
-def channel_json(channel: Channel, online: int) -> dict[str, Any]:
+def channel_json(channel: Channel, online: int, mark: ReadMark | None = None) -> dict[str, Any]:
+    """A channel as the caller sees it: with their read marker (`mark`) if any."""
     return {
         "id": channel.id,
         "name": channel.name,
@@ -29,6 +30,10 @@ def channel_json(channel: Channel, online: int) -> dict[str, Any]:
         "updated_at": rfc3339(channel.updated_at),
         "last_seq": channel.last_seq,
         "members_online": online,
+        "read_receipts": channel.read_receipts,
+        "read_seq": mark.seq if mark is not None else None,
+        "unread": mark.unread if mark is not None else 0,
+        "mentions": mark.mentions if mark is not None else 0,
     }
 
 
@@ -62,7 +67,8 @@ async def create_channel(chat: ChatService, who: Principal, body: Body) -> Respo
 async def list_channels(chat: ChatService, who: Principal, query: dict[str, Any]) -> Response:
     limit, offset = query.get("limit", 50), query.get("offset", 0)
     channels, total = await chat.list_channels(who, query.get("type"), limit, offset)
-    items = [channel_json(c, online_now) for c, online_now in channels]
+    marks = await chat.marks_in(who, [c for c, _ in channels])
+    items = [channel_json(c, online_now, marks.get(c.id)) for c, online_now in channels]
     return json_response({"channels": items, "total": total, "limit": limit, "offset": offset})
 
 
@@ -75,7 +81,12 @@ async def list_channels(chat: ChatService, who: Principal, query: dict[str, Any]
 )
 async def get_channel(chat: ChatService, who: Principal, channel_id: str) -> Response:
     channel = await chat.visible_channel(who, channel_uuid(channel_id))
-    return json_response(channel_json(channel, await chat.online(channel.id)))
+    return await _shown(chat, who, channel)
+
+
+async def _shown(chat: ChatService, who: Principal, channel: Channel) -> Response:
+    mark = (await chat.marks_in(who, [channel])).get(channel.id)
+    return json_response(channel_json(channel, await chat.online(channel.id), mark))
 
 
 @routes.route(
@@ -89,4 +100,4 @@ async def get_channel(chat: ChatService, who: Principal, channel_id: str) -> Res
 async def patch_channel(chat: ChatService, who: Principal, channel_id: str, body: Body) -> Response:
     await chat.managed_channel(who, channel_uuid(channel_id))
     channel = await chat.update_channel(who, channel_uuid(channel_id), await body())
-    return json_response(channel_json(channel, await chat.online(channel.id)))
+    return await _shown(chat, who, channel)
