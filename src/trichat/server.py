@@ -195,9 +195,7 @@ async def serve(
         await _claim(store, broker)
         general_id = await ensure_default_channel(store)
         hub = Hub(store, broker, metrics)
-        service = ChatService(
-            settings, store, broker, seams.presence, seams.limits, metrics, marks=seams.marks
-        )
+        service = _service(settings, store, seams, metrics)
         sessions = Sessions(settings, metrics)
         app = create_app()
         app.config["BODY_TIMEOUT"] = settings.handshake_timeout  # a trickled body: 408
@@ -237,6 +235,14 @@ async def serve(
             with trio.CancelScope(shield=True), trio.move_on_after(2):
                 await service.flusher.flush()  # the read markers still waiting
             root.cancel_scope.cancel()
+
+
+def _service(
+    settings: Settings, store: Store, seams: ClusterSeams, metrics: Metrics
+) -> ChatService:
+    return ChatService(
+        settings, store, seams.broker, seams.presence, seams.limits, metrics, marks=seams.marks
+    )
 
 
 async def _claim(store: Store, broker: Broker) -> None:

@@ -19,6 +19,8 @@ async def test_two_members_chat(server: Running) -> None:
             "channel_id": server.general,
             "last_seq": 0,
             "recovered": True,
+            "read_seq": 0,
+            "unread": 0,
         }
         await bob.join(server.general)
         await alice.expect("presence", user_id="bob", presence_type="joined")

@@ -118,6 +118,7 @@ async def test_rest_moves_markers_and_lists_what_is_unread(server: Running) -> N
         for cid in (one, two, two):
             await ann.say(cid, "news")
     assert (await channel_of(server, "bob", one))["read_seq"] is None  # no marker yet
+    assert (await channel_of(server, "owner", one))["read_seq"] is None  # creating: no join
     assert await rest(server, "bob", "GET", "/me/unread") == {"channels": [], "total": 0}
     moved = await rest(server, "bob", "PUT", f"/channels/{two}/read", {"seq": 1})
     assert moved == {"read_seq": 1, "unread": 1}
@@ -129,13 +130,34 @@ async def test_rest_moves_markers_and_lists_what_is_unread(server: Running) -> N
     rows = [(c["channel_id"], c["unread"], c["read_seq"], c["last_seq"], c["mentions"])
             for c in summary["channels"]]  # fmt: skip
     assert sorted(rows) == sorted([(one, 1, 0, 1, 0), (two, 1, 1, 2, 0)])
+    await rest(server, "bob", "PUT", f"/channels/{one}/read", {"seq": 1})
+    summary = await rest(server, "bob", "GET", "/me/unread")  # only what has unread left
+    assert [c["channel_id"] for c in summary["channels"]] == [two] and summary["total"] == 1
     listed = await rest(server, "bob", "GET", "/channels")
     shown = {c["id"]: (c["read_seq"], c["unread"]) for c in listed["channels"]}
-    assert shown[one] == (0, 1) and shown[two] == (1, 1) and shown[server.general] == (None, 0)
+    assert shown[one] == (1, 0) and shown[two] == (1, 1) and shown[server.general] == (None, 0)
+    past = await rest(server, "bob", "PUT", f"/channels/{two}/read", {"seq": 10**6})
+    assert past == {"read_seq": 2, "unread": 0}  # past the end: taken as the end
     reads = await rest(server, "ann", "GET", f"/channels/{two}/reads")
     # ann joined at 0; sending moves no marker (SPEC §7)
-    assert {(r["user_id"], r["seq"]) for r in reads["reads"]} == {("bob", 1), ("ann", 0)}
+    assert {(r["user_id"], r["seq"]) for r in reads["reads"]} == {("bob", 2), ("ann", 0)}
     assert all(r["read_at"].endswith("Z") for r in reads["reads"])
+
+
+async def test_reads_are_not_rate_limited(server: Running) -> None:
+    async with ws_connect(server.ws_url("ann")) as ann:
+        await ann.join(server.general)
+        for n in range(15):
+            await ann.say(server.general, f"m{n}")
+    for seq in range(1, 16):  # more moves than the 20 a minute a test server allows...
+        await rest(server, "bob", "PUT", f"/channels/{server.general}/read", {"seq": seq})
+    async with ws_connect(server.ws_url("bob")) as bob:  # ...over either door
+        for seq in range(1, 16):
+            await read(bob, server.general, 15 + seq)  # past the end: nothing moves
+        await read(bob, server.general, 0)
+        await bob.send(type="typing", channel_id=server.general)  # not joined: an error...
+        assert (await bob.expect("error"))["code"] == "not_joined"  # ...and no other came
+        assert not [f for f in bob.seen if f["type"] == "error" and f["code"] == "rate_limited"]
 
 
 async def test_read_receipts_off(server: Running) -> None:
@@ -147,6 +169,10 @@ async def test_read_receipts_off(server: Running) -> None:
     )
     assert forbidden.status == 403
     await rest(server, "owner", "GET", f"/channels/{cid}/reads")  # its creator may
+    as_admin = await http(
+        server.port, "GET", f"{API}/channels/{cid}/reads", token=server.token("op", admin=True)
+    )
+    assert as_admin.status == 200  # and admins
     async with ws_connect(server.ws_url("bob")) as bob, ws_connect(server.ws_url("ann")) as ann:
         await bob.join(cid)
         await ann.join(cid)

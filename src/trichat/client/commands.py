@@ -69,6 +69,20 @@ async def _who(state: ChatState) -> None:
     )
 
 
+async def _list_channels(state: ChatState) -> None:
+    """Every channel the user may see, with what is unread in it (fresh from the
+    server: the counts are exact, the same on every device)."""
+    listing = await trio.to_thread.run_sync(
+        state.rest, "/channels?limit=100", abandon_on_cancel=True
+    )
+    for channel in listing["channels"]:
+        cid, name = channel["id"], channel["name"]
+        state.names[cid] = name
+        joined = "  (joined)" if cid in state.last_seq else ""
+        unread = f"  {channel['unread']} unread" if channel.get("unread") else ""
+        say(f"  #{name}  {cid}{joined}{unread}")
+
+
 async def _channels_command(state: ChatState, ws: Any, cmd: str, words: list[str]) -> bool:
     """/join, /leave, /channels; False when `cmd` is none of them."""
     if cmd == "/join" and len(words) == 2:
@@ -83,8 +97,7 @@ async def _channels_command(state: ChatState, ws: Any, cmd: str, words: list[str
         if cid:
             await ws.send_message(json.dumps({"type": "leave", "channel_id": cid}))
     elif cmd == "/channels":
-        for cid, name in state.names.items():
-            say(f"  #{name}  {cid}" + ("  (joined)" if cid in state.last_seq else ""))
+        await _list_channels(state)
     else:
         return False
     return True

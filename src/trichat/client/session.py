@@ -25,6 +25,7 @@ from trichat.client.state import ChatState, endpoints, say
 from trichat.client.view import show
 
 MAX_BACKOFF = 10.0
+READ_EVERY = 1.0  # seconds: at most one `read` per channel this often
 
 
 async def _read_lines(send: trio.MemorySendChannel[str | None]) -> None:
@@ -71,7 +72,22 @@ async def _session(
 
             nursery.start_soon(relay_in)
             nursery.start_soon(relay_out)
+            nursery.start_soon(_mark_read, state, ws)
         return quit_
+
+
+async def _mark_read(state: ChatState, ws: Any) -> None:
+    """What the terminal printed has been read: move the server's marker up to it,
+    at most once a `READ_EVERY` per channel (a busy channel is not a `read` per
+    message)."""
+    while True:
+        await state.printed_more.wait()
+        state.printed_more = trio.Event()
+        for cid, seq in list(state.printed.items()):
+            if seq > state.read_seq.get(cid, -1):
+                state.read_seq[cid] = seq
+                await ws.send_message(json.dumps({"type": "read", "channel_id": cid, "seq": seq}))
+        await trio.sleep(READ_EVERY)  # the throttle itself, not a wait for something
 
 
 def _reason(exc: BaseException) -> str:

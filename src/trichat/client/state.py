@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import trio
+
 
 def endpoints(url: str) -> tuple[str, str]:
     """(WebSocket URL of /ws, HTTP base URL) from whatever the user typed."""
@@ -39,6 +41,11 @@ class ChatState:
     # channel → (the joined's last_seq, seqs of the messages replayed so far): a
     # replayed message already shows its later events, so those are not printed again
     replay: dict[str, tuple[int, set[int]]] = field(default_factory=dict)
+    # read state (SPEC §7): what is printed counts as read; the highest seq printed
+    # per channel, and the marker the server last told (its `read` frames)
+    printed: dict[str, int] = field(default_factory=dict)
+    read_seq: dict[str, int] = field(default_factory=dict)
+    printed_more: trio.Event = field(default_factory=trio.Event)
 
     def label(self, channel_id: str) -> str:
         return "#" + self.names.get(channel_id, channel_id[:8])

@@ -66,6 +66,8 @@ def _log_entry(state: ChatState, frame: dict[str, Any]) -> None:
     if cid not in state.last_seq or (seen is not None and seq <= seen):
         return
     state.last_seq[cid] = seq
+    state.printed[cid] = seq  # shown: read (session.py tells the server)
+    state.printed_more.set()
     replay = state.replay.get(cid)
     if replay is not None and seq > replay[0]:
         del state.replay[cid]
@@ -115,11 +117,22 @@ def _joined(state: ChatState, frame: dict[str, Any]) -> None:
     state.replay[cid] = (frame["last_seq"], set())
     if state.switch_to == cid:
         state.current, state.switch_to = cid, None
+    if frame.get("read_seq") is not None:
+        state.read_seq[cid] = max(state.read_seq.get(cid, 0), frame["read_seq"])
+    unread = f"; {frame['unread']} unread" if frame.get("unread") else ""
     say(
-        f"* joined {state.label(cid)} (last seq {frame['last_seq']}"
+        f"* joined {state.label(cid)} (last seq {frame['last_seq']}{unread}"
         + ("" if frame.get("recovered", True) else "; older messages: page over REST")
         + ")"
     )
+
+
+def _read(state: ChatState, frame: dict[str, Any]) -> None:
+    """Our marker moved (from this or another device): remember it, quietly.
+    Another member's receipt (no `unread`) prints nothing either."""
+    if "unread" in frame:
+        cid = frame["channel_id"]
+        state.read_seq[cid] = max(state.read_seq.get(cid, 0), frame["seq"])
 
 
 def _left(state: ChatState, frame: dict[str, Any]) -> None:
@@ -152,5 +165,7 @@ def show(state: ChatState, frame: dict[str, Any]) -> None:
         _ack(state, frame)
     elif kind == "error":
         _error(state, frame)
+    elif kind == "read":
+        _read(state, frame)
     elif kind == "refresh_needed":
         say("! your token expires soon: start again with a fresh one")
