@@ -34,6 +34,8 @@ async def test_join_then_send_is_acked_and_delivered(tmp_path: Path) -> None:
             "channel_id": world.general,
             "last_seq": 0,
             "recovered": True,
+            "read_seq": 0,
+            "unread": 0,
         }
         alice.send_json(
             {"type": "message", "channel_id": world.general, "content": "hi", "message_id": "m1"}

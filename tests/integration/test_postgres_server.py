@@ -63,11 +63,11 @@ async def test_migrate_command(postgres_server: PostgresServer) -> None:
         )
 
     first = await trio.to_thread.run_sync(migrate)
-    assert first.returncode == 0 and "applied [1, 2, 3]" in first.stdout
+    assert first.returncode == 0 and "applied [1, 2, 3, 4]" in first.stdout
     again = await trio.to_thread.run_sync(migrate)
-    assert "applied nothing; schema version now 3" in again.stdout
+    assert "applied nothing; schema version now 4" in again.stdout
     down = await trio.to_thread.run_sync(migrate, "--down", "1")
-    assert down.returncode == 0 and "reverted [3]; schema version now 2" in down.stdout
+    assert down.returncode == 0 and "reverted [4]; schema version now 3" in down.stdout
 
 
 async def test_a_second_instance_without_redis_is_warned_about(
