@@ -4,12 +4,14 @@ tabs of one user in step."""
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.e2e.pages import RECORD_VIOLATIONS, Server, enter, row
 
+# the tab as hidden (true) or shown (false), as the browser tells a page
 HIDE = """(hidden) => {
-  Object.defineProperty(document, "visibilityState", {configurable: true, get: () => hidden ? "hidden" : "visible"});
+  const state = () => (hidden ? "hidden" : "visible");
+  Object.defineProperty(document, "visibilityState", {configurable: true, get: state});
   document.dispatchEvent(new Event("visibilitychange"));
 }"""
 
@@ -37,7 +39,7 @@ def post(server: Server, channel_id: str, user: str, content: str) -> int:
     return int(server.call(user, "POST", f"/channels/{channel_id}/messages", body, 201)["seq"])
 
 
-def badge(page: Page, channel: str):  # noqa: ANN201 - a Locator
+def badge(page: Page, channel: str) -> Locator:
     return page.locator(".chan", has_text=channel).locator(".unread")
 
 
@@ -49,18 +51,23 @@ def test_two_tabs_show_the_badge_and_clear_it_together(browser: Browser, server:
         visit(t, "random")
         visit(t, "general")
     post(server, rid, "bob", "one")
-    post(server, rid, "bob", "two")
+    two = post(server, rid, "bob", "two")
     for t in tabs:
         expect(badge(t, "random")).to_have_text("2")
-        expect(badge(t, "random")).to_have_attribute("aria-label", "2 unread")
+    server.call("carol", "PUT", f"/channels/{rid}/read", {"seq": two})  # receipts: not alice's
+    server.call("bob", "PUT", f"/channels/{rid}/read", {"seq": two})
+    post(server, rid, "bob", "three")
+    for t in tabs:
+        expect(badge(t, "random")).to_have_text("3")
+        expect(badge(t, "random")).to_have_attribute("aria-label", "3 unread")
         expect(badge(t, "general")).to_have_count(0)
     visit(tabs[1], "random")  # tab 2 sees them: its read clears the badge in both tabs
-    expect(row(tabs[1], "two")).to_have_count(1)
+    expect(row(tabs[1], "three")).to_have_count(1)
     for t in tabs:
         expect(badge(t, "random")).to_have_count(0)
     assert server.call("alice", "GET", "/me/unread")["total"] == 0
-    post(server, rid, "bob", "three")  # seen at once in tab 2: no badge anywhere
-    expect(row(tabs[1], "three")).to_have_count(1)
+    post(server, rid, "bob", "four")  # seen at once in tab 2: no badge anywhere
+    expect(row(tabs[1], "four")).to_have_count(1)
     expect(badge(tabs[0], "random")).to_have_count(0)
     expect(badge(tabs[1], "random")).to_have_count(0)
     context.close()
@@ -135,7 +142,8 @@ def test_the_switcher_shows_unread_at_375_px(browser: Browser, server: Server) -
     post(server, rid, "bob", "psst")
     expect(page.locator("#switchunread")).to_be_visible()
     expect(page.locator("#switchunread")).to_have_text("1")
-    expect(page.locator("#switchunread")).to_have_attribute("aria-label", "1 unread in other channels")
+    label = "1 unread in other channels"
+    expect(page.locator("#switchunread")).to_have_attribute("aria-label", label)
     expect(page.locator(f"#chanswitch option[value='{rid}']")).to_have_text("# random (1 unread)")
     page.select_option("#chanswitch", value=rid)
     expect(row(page, "psst")).to_have_count(1)
