@@ -16,9 +16,11 @@ HIDE = """(hidden) => {
 }"""
 
 
-def tab(context: BrowserContext, server: Server, name: str) -> Page:
-    """A tab of `context` signed in as `name`, in general."""
+def tab(context: BrowserContext, server: Server, name: str, got: list[str] | None = None) -> Page:
+    """A tab of `context` signed in as `name`, in general; `got`: the frames it receives."""
     page = context.new_page()
+    if got is not None:
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda f: got.append(str(f))))
     page.add_init_script(RECORD_VIOLATIONS)
     page.goto(server.url)
     enter(page, name)
@@ -46,7 +48,8 @@ def badge(page: Page, channel: str) -> Locator:
 def test_two_tabs_show_the_badge_and_clear_it_together(browser: Browser, server: Server) -> None:
     rid = random_channel(server)
     context = browser.new_context(viewport={"width": 1100, "height": 640})
-    tabs = [tab(context, server, "alice"), tab(context, server, "alice")]
+    got: list[str] = []
+    tabs = [tab(context, server, "alice", got), tab(context, server, "alice")]
     for t in tabs:  # both have been in random (a marker there), both look at general
         visit(t, "random")
         visit(t, "general")
@@ -61,6 +64,8 @@ def test_two_tabs_show_the_badge_and_clear_it_together(browser: Browser, server:
         expect(badge(t, "random")).to_have_text("3")
         expect(badge(t, "random")).to_have_attribute("aria-label", "3 unread")
         expect(badge(t, "general")).to_have_count(0)
+    assert any('"user_id":"bob"' in f and '"type":"read"' in f for f in got)  # had a receipt
+    expect(badge(tabs[0], "random")).to_have_text("3")  # and took it for none of its own
     visit(tabs[1], "random")  # tab 2 sees them: its read clears the badge in both tabs
     expect(row(tabs[1], "three")).to_have_count(1)
     for t in tabs:
