@@ -1,8 +1,8 @@
 // The page's entry (a module: core.js, log.js and view.js come with it): sign-in,
 // channels, the socket and the frames it brings.
 import {$, API, api, el, newId, sendFrame, showError, state} from "./core.js";
-import {advance, applyEvent, learnMine, newChannel, takeMessage} from "./log.js";
-import {closeThread, current, refresh, renderLog, renderThread} from "./view.js";
+import {advance, applyEvent, countMessage, learnMine, newChannel, readOf, setRead, takeMessage, uncountMessage} from "./log.js";
+import {badge, closeThread, current, refresh, renderLog, renderThread, unreadOf} from "./view.js";
 
 // the server sets data-dev="true" on <html> when it runs with --dev
 const DEV = document.documentElement.dataset.dev === "true";
@@ -53,7 +53,7 @@ async function loadChannels() {   // every page: the server returns at most 100 
   const all = new Map();
   for (let offset = 0; ;) {
     const page = await api(`/channels?limit=100&offset=${offset}`);
-    for (const c of page.channels) all.set(c.id, c);
+    for (const c of page.channels) { all.set(c.id, c); setRead(readOf(state.reads, c.id), c.read_seq, c.unread); }
     offset += page.channels.length;
     if (page.channels.length === 0 || offset >= page.total) break;
   }
@@ -68,15 +68,17 @@ function renderChannels() {
     const row = el("button", "chan" + (state.joined.has(c.id) ? " joined" : "") + (c.id === state.current ? " current" : ""));
     row.type = "button"; row.dataset.id = c.id;
     if (c.id === state.current) row.setAttribute("aria-current", "true");
-    const opt = pick.appendChild(el("option", null, (c.channel_type === "private" ? "🔒 " : "# ") + c.name));
+    const n = unreadOf(c.id);
+    const opt = pick.appendChild(el("option", null, (c.channel_type === "private" ? "🔒 " : "# ") + c.name + (n ? ` (${n} unread)` : "")));
     opt.value = c.id; opt.selected = c.id === state.current;
     row.appendChild(el("span", "dot"));
     row.appendChild(el("span", null, (c.channel_type === "private" ? "🔒 " : "# ") + c.name));
-    const j = state.joined.get(c.id);
-    if (j && j.unread) row.appendChild(el("span", "unread", String(j.unread)));
+    const b = badge(c.id); if (b) row.appendChild(b);
     row.onclick = () => openChannel(c.id);
     list.appendChild(row);
   }
+  const elsewhere = [...state.channels.keys()].filter((id) => id !== state.current).reduce((sum, id) => sum + unreadOf(id), 0);
+  const sw = $("switchunread"); sw.hidden = !elsewhere; sw.textContent = String(elsewhere); sw.setAttribute("aria-label", `${elsewhere} unread in other channels`);
   saveSession();
 }
 $("chanswitch").onchange = () => { if ($("chanswitch").value) openChannel($("chanswitch").value); };
@@ -88,10 +90,10 @@ $("newchan").onsubmit = async (e) => {
 };
 
 function openChannel(id) {
-  if (state.current !== id) { state.thread = null; state.editing = null; state.picker = null; state.confirming = null; }
+  if (state.current !== id) { state.thread = null; state.editing = null; state.picker = null; state.confirming = null; state.divider = null; }
   state.current = id;
   if (!state.joined.has(id)) { state.joined.set(id, newChannel()); sendFrame({type: "join", channel_id: id}); }
-  state.joined.get(id).unread = 0;
+  if (!state.divider) placeDivider(id, state.joined.get(id).replayUntil === null);
   const c = state.channels.get(id);
   $("channame").textContent = c ? "# " + c.name : id; $("chandesc").textContent = c ? c.description : "";
   $("leave").hidden = false; $("text").disabled = false; $("send").disabled = false; $("text").focus();
@@ -99,11 +101,17 @@ function openChannel(id) {
 }
 $("leave").onclick = () => {
   const id = state.current; if (!id) return;
-  sendFrame({type: "leave", channel_id: id}); state.joined.delete(id); state.current = null; state.thread = null; saveSession();
+  sendFrame({type: "leave", channel_id: id}); state.joined.delete(id); state.current = null; state.thread = null; state.divider = null; saveSession();
   $("log").textContent = ""; $("log").appendChild(el("div", "empty", "Pick a channel."));
   $("leave").hidden = true; $("text").disabled = true; $("send").disabled = true; $("channame").textContent = ""; $("chandesc").textContent = "";
   renderChannels(); renderThread(); renderWho();
 };
+
+/** The "new messages" line: where the marker is as the channel opens (once joined: `pending` till then). */
+function placeDivider(id, pending) {
+  const r = readOf(state.reads, id);
+  state.divider = {id, pending, after: r.unread > 0 ? r.seq : null};
+}
 
 function renderWho() {
   const who = $("who"); who.textContent = "";
@@ -174,7 +182,9 @@ function onJoined(f, j) {
     j.msgs.clear(); j.lastSeq = null; j.oldest = null; j.done = false;
   }
   j.replayUntil = f.last_seq;   // the history or replay that follows is in current state as of it
-  j.seenUntil = fresh ? f.last_seq : null;   // a fresh join's history is not news (after a reload: read already)
+  const r = readOf(state.reads, f.channel_id);
+  setRead(r, f.read_seq, f.unread, f.last_seq); r.sent = 0;   // exact as of last_seq: what follows up to it counts already
+  if (state.divider && state.divider.id === f.channel_id && state.divider.pending) placeDivider(f.channel_id, false);
   for (const [mid, p] of j.pending) {
     if (p.failed) continue;   // refused: sent again only by its Retry
     const m = {type: "message", channel_id: f.channel_id, content: p.text, message_id: mid};
@@ -184,16 +194,19 @@ function onJoined(f, j) {
   if (fresh) loadMine(f.channel_id, j);
   loadPresence(f.channel_id);
   redraw(f.channel_id, [], {newTop: true, thread: true});
+  renderChannels();
 }
 
 function onMessage(f, j) {
   if (!advance(j, f.seq)) return;   // already shown
+  const viewed = f.channel_id === state.current && document.visibilityState === "visible";   // read at once
+  if (!viewed && countMessage(readOf(state.reads, f.channel_id), f, state.me)) renderChannels();
   const asOf = j.replayUntil !== null && f.seq <= j.replayUntil ? j.replayUntil : f.seq;
   const changed = takeMessage(j, f, {live: true, asOf});
   if (f.user_id === state.me) j.pending.delete(f.message_id);
   j.typing.delete(f.user_id);
   const reply = f.parent_seq !== null && f.parent_seq !== undefined;
-  if (f.channel_id !== state.current) { if (!(j.seenUntil >= f.seq)) { j.unread++; renderChannels(); } return; }
+  if (f.channel_id !== state.current) return;
   redraw(f.channel_id, changed, {newTop: !reply, thread: reply && f.parent_seq === state.thread});
 }
 
@@ -202,11 +215,14 @@ const EVENTS = new Set(["message_edited", "message_deleted", "reaction_added", "
 function onFrame(f) {
   const j = f.channel_id ? state.joined.get(f.channel_id) : null;
   if (EVENTS.has(f.type)) {
-    if (j && advance(j, f.seq)) redraw(f.channel_id, applyEvent(j, f, state.me));
+    if (!j || (j.lastSeq !== null && f.seq <= j.lastSeq)) return;   // seen already
+    if (f.type === "message_deleted" && uncountMessage(readOf(state.reads, f.channel_id), j.msgs.get(f.target_seq), state.me)) renderChannels();
+    if (advance(j, f.seq)) redraw(f.channel_id, applyEvent(j, f, state.me));
     return;
   }
   switch (f.type) {
     case "joined": if (j) onJoined(f, j); break;
+    case "read": onRead(f); break;
     case "message": if (j) onMessage(f, j); break;
     case "ack": {
       const p = j && j.pending.get(f.message_id);
@@ -229,6 +245,13 @@ function onFrame(f) {
       break;
     case "error": onError(f, j); break;
   }
+}
+
+/** My marker moved (on any of my devices): the badge follows. A receipt (another
+ * member's read: no counts) changes nothing here. */
+function onRead(f) {
+  if (f.user_id !== state.me || !("unread" in f)) return;
+  if (setRead(readOf(state.reads, f.channel_id), f.seq, f.unread)) renderChannels();
 }
 
 function onError(f, j) {

@@ -10,6 +10,8 @@ export const state = {
   editing: null,         // {seq, draft}: the message being edited
   picker: null,          // seq of the message whose emoji picker is open
   confirming: null,      // seq of the message asking "delete it?"
+  reads: new Map(),      // id -> the caller's read state there (log.js readOf)
+  divider: null,         // {id, after, pending}: the "new messages" line of the channel open
 };
 
 export function el(tag, cls, text) {

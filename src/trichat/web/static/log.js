@@ -9,7 +9,7 @@ export function newChannel() {
     msgs: new Map(),     // seq -> message, with asOf (the seq its state is as of) and mine (emoji held)
     mineHint: new Map(), // seq -> emoji the caller holds, from REST, for messages not yet held
     pending: new Map(),  // message_id -> {text, parent}: sent, not yet acked
-    who: new Map(), typing: new Map(), unread: 0,
+    who: new Map(), typing: new Map(),
     oldest: null,        // the oldest top-level seq held: where "Load older" pages back from
     done: false,
   };
@@ -93,3 +93,36 @@ export function learnMine(j, rows) {
 export const isReply = (m) => m.parent_seq !== null && m.parent_seq !== undefined;
 export function topLevel(j) { return [...j.msgs.values()].filter((m) => !isReply(m)).sort((a, b) => a.seq - b.seq); }
 export function replies(j, root) { return [...j.msgs.values()].filter((m) => m.parent_seq === root).sort((a, b) => a.seq - b.seq); }
+
+// ---- read state (SPEC §7): the caller's marker and unread count per channel ----
+// `unread` is exact as the server last said (REST, `joined`, the caller's `read`
+// frames) and kept current between them by the messages after `upTo`.
+
+export function readOf(reads, id) {
+  let r = reads.get(id);
+  if (!r) reads.set(id, r = {seq: null, unread: 0, upTo: 0, sent: 0});
+  return r;
+}
+
+/** The server's word (REST, `joined`, `read`): ignored if it is behind the marker held. */
+export function setRead(r, seq, unread, upTo = 0) {
+  if (seq === null || seq === undefined || (r.seq !== null && seq < r.seq)) return false;
+  r.seq = seq; r.unread = unread; r.upTo = Math.max(r.upTo, upTo, seq);
+  return true;
+}
+
+/** A live message: one more unread if it is someone else's, above the marker and not counted yet. */
+export function countMessage(r, m, me) {
+  if (r.seq === null || m.seq <= r.seq || m.seq <= r.upTo) return false;
+  r.upTo = m.seq;
+  if (m.user_id === me || m.deleted) return false;
+  r.unread++;
+  return true;
+}
+
+/** A message_deleted of `m` (as held, before the event): one fewer if it counted. */
+export function uncountMessage(r, m, me) {
+  if (!m || m.deleted || m.user_id === me || r.seq === null || m.seq <= r.seq || m.seq > r.upTo) return false;
+  r.unread = Math.max(0, r.unread - 1);
+  return true;
+}

@@ -1,7 +1,7 @@
 // Drawing the log: the main log (top-level messages), the thread panel, and each
 // message's controls (react, reply, edit, delete). Text goes in through textContent only.
 import {$, EMOJI, api, button, el, sendChange, sendFrame, showError, state, time} from "./core.js";
-import {isReply, learnMine, replies, takeMessage, topLevel} from "./log.js";
+import {isReply, learnMine, readOf, replies, takeMessage, topLevel} from "./log.js";
 
 export const current = () => state.joined.get(state.current);
 
@@ -151,12 +151,17 @@ export function renderLog(loadOlder = olderLoader) {
     if (!j) return;
     if (!j.done && j.oldest !== null && j.oldest > 1) { const b = el("button", "quiet", "Load older messages"); b.id = "older"; b.onclick = loadOlder; log.appendChild(b); }
     const shown = topLevel(j);
-    for (const m of shown) log.appendChild(msgNode(m));
+    const d = state.divider; let line = d && d.id === state.current && !d.pending ? d.after : null;
+    for (const m of shown) {
+      if (line !== null && m.seq > line) { log.appendChild(dividerNode()); line = null; }   // above the first unread
+      log.appendChild(msgNode(m));
+    }
     const mine = [...j.pending].filter(([, p]) => p.parent === null);
     for (const [mid, p] of mine) log.appendChild(pendingNode(mid, p, false));
     if (!shown.length && !mine.length && j.replayUntil !== null) log.appendChild(el("div", "empty", "No messages here yet: say hello."));
   });
   log.scrollTop = log.scrollHeight;
+  soon();   // once the frames at hand are drawn: one read, not one per message
 }
 
 export function renderThread() {
@@ -173,6 +178,7 @@ export function renderThread() {
     for (const [mid, p] of j.pending) if (p.parent === root.seq) box.appendChild(pendingNode(mid, p, true));
   });
   box.scrollTop = box.scrollHeight;
+  soon();   // once the frames at hand are drawn: one read, not one per message
 }
 
 /** Open a root's thread: the replies the page holds at once, then the rest from REST. */
@@ -194,3 +200,49 @@ export function closeThread() {
   renderThread();
   if (was !== null) { const b = $("log").querySelector(`.msg[data-seq="${was}"] [data-key="replies"], .msg[data-seq="${was}"] [data-key="reply"]`); if (b) b.focus(); }
 }
+
+// ---- read state on the page: badges, the "new messages" line, marking read ----
+function dividerNode() {
+  const d = el("div", "divider", "New messages"); d.setAttribute("role", "separator"); d.setAttribute("aria-label", "New messages");
+  return d;
+}
+
+/** The unread badge of channel `id`, or null at 0. */
+export function badge(id) {
+  const n = unreadOf(id); if (!n) return null;
+  const b = el("span", "unread", String(n)); b.setAttribute("role", "img"); b.setAttribute("aria-label", `${n} unread`);
+  return b;
+}
+export function unreadOf(id) { const r = state.reads.get(id); return r ? r.unread : 0; }
+
+function atBottom(box) { return box.scrollHeight - box.scrollTop - box.clientHeight < 4; }
+function shown(box) { return box.getClientRects().length > 0; }
+function highestInView(box) {   // the highest seq of the rows of `box` the user can see
+  const b = box.getBoundingClientRect(); let top = 0;
+  for (const row of box.querySelectorAll(".msg[data-seq]")) {
+    const seq = Number(row.dataset.seq); if (!seq || seq <= top) continue;
+    const r = row.getBoundingClientRect();
+    if (r.bottom > b.top && r.top < b.bottom) top = seq;
+  }
+  return top;
+}
+
+/** Send a `read` for the highest seq the user sees in the open channel: all it holds
+ * (replies too, counted on their roots) when the log shows its end, else the rows in
+ * view. Nothing while the page is hidden, nothing at or below the marker. */
+function markSeen() {
+  const j = current(); if (!j || document.visibilityState !== "visible") return;
+  const log = $("log"); let seq = 0;
+  if (shown(log)) seq = atBottom(log) ? Math.max(0, ...j.msgs.keys()) : highestInView(log);
+  if (shown($("thread"))) seq = Math.max(seq, highestInView($("threadroot")), highestInView($("threadlog")));
+  const r = readOf(state.reads, state.current);
+  if (r.seq === null || seq <= r.seq || seq <= r.sent) return;
+  if (sendFrame({type: "read", channel_id: state.current, seq})) r.sent = seq;
+}
+
+let scheduled = false;
+function soon() { if (!scheduled) { scheduled = true; requestAnimationFrame(() => { scheduled = false; markSeen(); }); } }
+$("log").addEventListener("scroll", soon, {passive: true});
+$("threadlog").addEventListener("scroll", soon, {passive: true});
+document.addEventListener("visibilitychange", markSeen);
+window.addEventListener("resize", soon);
