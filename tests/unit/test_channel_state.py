@@ -6,7 +6,7 @@ import math
 
 import orjson
 
-from trichat.broker.base import CLOSED, KICK, MESSAGE, PRESENCE, TYPING, Event
+from trichat.broker.base import CLOSED, KICK, MESSAGE, PRESENCE, RECEIPT, TYPING, Event
 from trichat.models import Message
 from trichat.protocol.channel import ChannelState, Deliver, Fill, Remove
 from trichat.protocol.frames import encode_message
@@ -138,13 +138,17 @@ def test_attach_catches_up_from_recent_frames_or_asks_for_the_store() -> None:
     assert state.floors == {}
 
 
-def test_typing_is_not_echoed_and_presence_goes_to_everyone() -> None:
+def test_typing_and_receipts_are_not_echoed_and_presence_goes_to_everyone() -> None:
     a, b = Person(1, "a"), Person(2, "b")
     state = joined(a, b)
     typing = state.offer(Event(TYPING, CID, payload=b"{}", user_id="a"), now=0.0)
     assert [x.to for x in typing if isinstance(x, Deliver)] == [[b]]
     presence = state.offer(Event(PRESENCE, CID, payload=b"{}", user_id="a"), now=0.0)
     assert [x.to for x in presence if isinstance(x, Deliver)] == [[a, b]]
+    # a read receipt goes to the other members: a's own devices get the full `read`
+    # on their personal stream instead
+    receipt = state.offer(Event(RECEIPT, CID, payload=b"{}", user_id="a"), now=0.0)
+    assert [x.to for x in receipt if isinstance(x, Deliver)] == [[b]]
 
 
 def test_a_kick_removes_that_user_with_its_reason_and_close_removes_all() -> None:

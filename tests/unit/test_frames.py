@@ -6,8 +6,9 @@ import orjson
 import pytest
 
 from trichat.errors import ClientError
-from trichat.models import Message
+from trichat.models import Message, ReadMark
 from trichat.protocol import frames
+from trichat.protocol.read_frames import encode_read, encode_receipt
 
 
 def parse(obj: object) -> frames.ClientFrame:
@@ -195,3 +196,22 @@ def test_close_frame() -> None:
     frame = frames.ws_close_frame(1013, "slow consumer")
     assert frame[0] == 0x88 and frame[2:4] == (1013).to_bytes(2, "big")
     assert frame[4:] == b"slow consumer"
+
+
+def test_read_frames() -> None:
+    assert parse({"type": "read", "channel_id": "c", "seq": 7}) == frames.Read("c", 7)
+    assert parse({"type": "read", "channel_id": "c", "seq": 0}) == frames.Read("c", 0)
+    for bad in ({}, {"seq": -1}, {"seq": "7"}, {"seq": 7.0}, {"seq": True}, {"seq": 2**63}):
+        with pytest.raises(ClientError) as err:
+            parse({"type": "read", "channel_id": "c", **bad})
+        assert err.value.code == "bad_request" and err.value.channel_id == "c", bad
+    mark = ReadMark("c", "bob", 7, 1000, unread=3)
+    assert orjson.loads(encode_read(mark)) == {
+        "type": "read", "channel_id": "c", "user_id": "bob", "seq": 7, "unread": 3, "mentions": 0,
+    }  # fmt: skip
+    assert orjson.loads(encode_receipt(mark)) == {
+        "type": "read", "channel_id": "c", "user_id": "bob", "seq": 7,
+    }  # fmt: skip
+    joined = orjson.loads(frames.encode_joined("c", 9, True, 7, 2))
+    assert (joined["read_seq"], joined["unread"]) == (7, 2)
+    assert orjson.loads(frames.encode_joined("c", 9, False))["read_seq"] is None
