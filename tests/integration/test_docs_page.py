@@ -55,3 +55,17 @@ async def test_docs_page_loads_the_committed_bundle_and_links_the_protocol(
     assert static.joinpath("redoc.LICENSE.txt").read_text().startswith("The MIT License")
     protocol = await http(server.port, "GET", "/docs/protocol")
     assert protocol.body.decode() == (ROOT / "docs" / "protocol.md").read_text()
+
+
+def test_a_wheel_and_the_image_carry_what_docs_serve() -> None:
+    """pyproject puts the bundle in the package and docs/protocol.md in the data files
+    (web/docs.py finds it under sys.prefix); the Dockerfile copies it for the build."""
+    import fnmatch
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = setuptools["package-data"]["trichat"]
+    for name in ("docs.html", "docs.css", "redoc.standalone.js", "redoc.LICENSE.txt"):
+        assert any(fnmatch.fnmatch(f"web/static/{name}", p) for p in patterns), name
+    assert "docs/protocol.md" in setuptools["data-files"]["share/trichat/docs"]
+    assert "COPY docs/protocol.md ./docs/" in (ROOT / "Dockerfile").read_text()

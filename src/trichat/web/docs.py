@@ -18,6 +18,8 @@ from pathlib import Path
 from quart import Response
 from quart_trio import QuartTrio
 
+from trichat.web.app import ApiError
+
 DOCS_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "worker-src blob:; connect-src 'self'; img-src 'self' data:; font-src 'self' data:; "
@@ -50,7 +52,9 @@ def register(app: QuartTrio) -> None:
     page = static.joinpath("docs.html").read_text()
     style = static.joinpath("docs.css").read_text()
     bundle = static.joinpath(BUNDLE).read_bytes()
-    protocol = protocol_path().read_text()
+    found = protocol_path()
+    # an install without it (not from the wheel or a checkout) still starts
+    protocol = found.read_text() if found.is_file() else None
 
     @app.get("/docs")
     async def docs_page() -> Response:
@@ -66,4 +70,6 @@ def register(app: QuartTrio) -> None:
 
     @app.get("/docs/protocol")
     async def docs_protocol() -> Response:
+        if protocol is None:
+            raise ApiError(404, f"the protocol reference is not installed ({found})")
         return _guarded(protocol, "text/plain; charset=utf-8")
