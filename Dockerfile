@@ -5,6 +5,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 COPY migrations ./migrations
+COPY docs/protocol.md ./docs/
 RUN pip install --no-cache-dir . && rm -rf /src
 WORKDIR /var/lib/trichat
 RUN chown nobody /var/lib/trichat

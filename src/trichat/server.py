@@ -8,7 +8,7 @@ import errno
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import trio
@@ -114,7 +114,14 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
                 raise StartupError(postgres_failure(exc, settings.database_url)) from exc
             if applied:
                 log.info("applied migrations %s", applied)
-        async with open_postgres_store(settings.database_url) as store:
+        async with AsyncExitStack() as stack:
+            try:  # opening only: a StoreUnavailable while serving is not a start failure
+                store = await stack.enter_async_context(open_postgres_store(settings.database_url))
+            except StoreUnavailable as exc:
+                cause = exc.__cause__
+                if cause is None or not is_postgres_failure(cause):
+                    raise
+                raise StartupError(postgres_failure(cause, settings.database_url)) from exc
             yield store
         return
     async with open_sqlite_store(settings.data_dir, settings.sqlite_sync) as store:

@@ -178,3 +178,23 @@ def axe_problems(page: Page) -> list[str]:
         for v in found
         if v["impact"] in ("serious", "critical")
     ]
+
+
+def test_a_channel_is_created_on_a_phone(browser: Browser, server: Server) -> None:
+    page, _ = open_page(browser, server.url, width=375)
+    page.fill("#devname", "alice")
+    page.click("#devgo")
+    expect(page.locator("#status")).to_have_text("online")
+    expect(page.locator("#chanlist")).to_be_hidden()  # the list stays a switcher
+    name = page.get_by_label("New channel name")
+    expect(name).to_be_visible()
+    name.fill("from-a-phone")
+    page.get_by_role("button", name="Create the channel").click()
+    expect(page.locator("#channame")).to_have_text("# from-a-phone")
+    expect(page.locator("#chanswitch option:checked")).to_have_text("# from-a-phone")
+    send(page, "the first message here")
+    expect(page.locator(".msg.pending")).to_have_count(0)
+    expect(row(page, "the first message here")).to_have_count(1)
+    log = box(page, "#log")
+    assert log["x"] == 0 and log["w"] == 375  # still one column, the page's width
+    assert not scrolls_sideways(page)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from trichat.auth import mint
@@ -17,21 +18,34 @@ _LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 _GENERAL = re.compile(r"channel 'general' id: ([0-9a-f-]{36})")
 
 
+RUN = (sys.executable, "-m", "trichat", "run")
+
+
 class TrichatProcess:
-    def __init__(self, log: Path, secret: str, **env: str) -> None:
-        """Start `trichat run` with these variables on a clean environment (no
-        TRICHAT_* from the caller's shell) and wait until it listens."""
+    def __init__(
+        self,
+        log: Path,
+        secret: str | None,
+        *,
+        command: Sequence[str] = RUN,
+        cwd: Path | None = None,
+        **env: str,
+    ) -> None:
+        """Start `trichat run` (or `command`, in `cwd`) with these variables on a clean
+        environment (no TRICHAT_* from the caller's shell) and wait until it listens.
+        With `secret` None, the server uses the secret it keeps in its data folder."""
         self.secret = secret
         self.log = log
         clean = {k: v for k, v in os.environ.items() if not k.startswith("TRICHAT_")}
         for name in ("PORT", "HOST", "DATABASE_URL", "REDIS_URL", "JWT_SECRET"):
             clean.pop(name, None)
-        clean.update({"PORT": "0", "TRICHAT_JWT_SECRET": secret, **env})
+        clean["PORT"] = "0"
+        if secret is not None:
+            clean["TRICHAT_JWT_SECRET"] = secret
+        clean.update(env)
         # the log goes to a file: a pipe nobody reads would fill and block the server
         with log.open("w") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "trichat", "run"], env=clean, stderr=out
-            )
+            self.proc = subprocess.Popen(list(command), env=clean, stderr=out, cwd=cwd)
         self.port = int(self._wait_for(_LISTENING))
         self.general = self._wait_for(_GENERAL)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -51,6 +65,7 @@ class TrichatProcess:
         self._wait_for(re.compile(f"()({re.escape(text)})"), within)
 
     def token(self, user: str, **claims: object) -> str:
+        assert self.secret is not None, "started without a secret: mint with trichat token"
         return mint(self.secret, user, **claims)  # type: ignore[arg-type]
 
     def ws_url(self, user: str, **claims: object) -> str:

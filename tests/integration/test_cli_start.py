@@ -101,12 +101,15 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
 
 def test_postgres_unreachable_is_one_line_for_run_and_migrate(tmp_path: Path) -> None:
     dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/chat"
-    for migrate in ("true", "false"):
+    port = dsn.split(":")[-1].split("/")[0]
+    for migrate in ("true", "false"):  # false: the store's pool is the first to connect
         env = _env(tmp_path, DATABASE_URL=dsn, TRICHAT_MIGRATE_ON_START=migrate)
         done = _trichat("run", env=env)
         assert done.returncode == 1
-        _only_line(done.stderr, "cannot start: ")
-        assert "127.0.0.1" in done.stderr
+        line = _only_line(done.stderr, f"cannot start: PostgreSQL at 127.0.0.1:{port} ")
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "cannot be reached" in line, line
+        assert line.endswith("start it, or fix the host and port in DATABASE_URL"), line
     done = _trichat("migrate", env=_env(tmp_path, DATABASE_URL=dsn))
     assert done.returncode == 2
     line = _only_line(done.stderr, "cannot be reached")
@@ -124,9 +127,11 @@ def test_migrate_a_missing_database_says_create_it(
         f"trichat: migrate: the database 'nosuch' does not exist on PostgreSQL at "
         f"127.0.0.1:{postgres_server.port}: create it (createdb nosuch) or fix DATABASE_URL"
     ]
-    run = _trichat("run", env=env)
-    assert run.returncode == 1
-    _only_line(run.stderr, "cannot start: the database 'nosuch' does not exist")
+    for migrate in ("true", "false"):
+        run = _trichat("run", env={**env, "TRICHAT_MIGRATE_ON_START": migrate})
+        assert run.returncode == 1
+        line = _only_line(run.stderr, "cannot start: the database 'nosuch' does not exist")
+        assert line.endswith("create it (createdb nosuch) or fix DATABASE_URL"), line
 
 
 def test_bench_with_a_wrong_secret_is_one_clear_line(tmp_path: Path) -> None:

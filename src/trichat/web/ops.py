@@ -1,4 +1,4 @@
-"""The operator's routes: health, stats and metrics; the page; and, in development
+"""The operator's routes: health, stats and metrics; the page and /docs; and, in development
 mode only, tokens for any name."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from quart import Response
 
 from trichat.auth import mint, signing_secret
 from trichat.models import Principal
-from trichat.web import page
+from trichat.web import docs, page
 from trichat.web import schemas as S
 from trichat.web.api import Api, Body
 from trichat.web.app import ApiError, json_response
@@ -22,6 +22,7 @@ def register(api: Api, deps: Deps) -> None:
     if deps.settings.dev:
         _dev_routes(api, deps)
     page.register(api.app, dev=deps.settings.dev)
+    docs.register(api.app)
 
 
 def _status_routes(api: Api, deps: Deps) -> None:
