@@ -61,7 +61,7 @@ class Session:
         self.joined: dict[str, Supervisor] = {}
         self.liveness = Liveness(self, deps)
         self.finished = False
-        self.peer_closed = trio.Event()
+        self._peer_closed: trio.Event | None = None  # made when first needed: at the end
         self._nursery: trio.Nursery | None = None
 
     # ---- Member -------------------------------------------------------------------
@@ -83,6 +83,12 @@ class Session:
             self.deps.hub.release(sup)
         return sup
 
+    def peer_closed(self) -> trio.Event:
+        """Set once the peer has closed (its close frame, or the socket's end)."""
+        if self._peer_closed is None:
+            self._peer_closed = trio.Event()
+        return self._peer_closed
+
     # ---- lifecycle ----------------------------------------------------------------
 
     async def serve(self, first: list[str] | None = None) -> None:
@@ -99,7 +105,9 @@ class Session:
                         await connection_dispatch.join(self, frames.Join(channel_id, None))
                     except ClientError as err:
                         self.outbox.offer(frames.ws_frame(frames.encode_error(err)))
-                nursery.start_soon(self._reader)
+                # the reader runs in this task, the nursery's own (in its cancel scope,
+                # like a child): a task fewer per connection (docs/architecture.md)
+                await self._reader()
         finally:
             self.finished = True
             personal.remove(self)
@@ -142,7 +150,7 @@ class Session:
             if self.outbox.closing is errors.SLOW_CONSUMER:
                 metrics.err["slow_consumer"].inc()
             with trio.move_on_after(CLOSE_WAIT):
-                await self.peer_closed.wait()
+                await self.peer_closed().wait()
         self.end()
 
     async def _reader(self) -> None:
@@ -163,7 +171,7 @@ class Session:
             except OSError:
                 data = b""
             if not data:
-                self.peer_closed.set()
+                self.peer_closed().set()
                 self.end()
                 return
 
@@ -177,7 +185,7 @@ class Session:
             elif kind == PONG:
                 self.liveness.pong()
             elif kind == CLOSE:
-                self.peer_closed.set()
+                self.peer_closed().set()
                 self.close(Disconnect(value if _echoable(value) else 1000, ""))
                 return False
             elif kind == FAIL:

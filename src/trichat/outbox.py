@@ -16,7 +16,6 @@ frame goes out after whatever frame is half written, and the writer ends.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -48,11 +47,13 @@ class Outbox:
         self._write: Callable[[Any, bytes], int] = transport.try_write
         self._target = transport.write_target
         self._transport = transport
-        self._pending: deque[bytes] = deque()
+        # a list, not a deque: the writer joins and clears it, never pops one item;
+        # an empty deque is a 624-byte block on every idle connection, a list 56
+        self._pending: list[bytes] = []
         self._head_partial = False  # the first queued item is a frame's unsent tail
         self._limit = limit
         self._wake = trio.Event()
-        self._drained = trio.Event()
+        self._drained: trio.Event | None = None  # made by the first `send` that waits
         self.closing: Disconnect | None = None
         self.broken = False
         self.bytes_sent = 0
@@ -89,9 +90,14 @@ class Outbox:
         """Like `offer`, but first wait while the queue is half full (flow control
         for bulk output such as history, which must not trip the slow-consumer rule)."""
         while len(self._pending) > self._limit // 2 and self.closing is None:
-            self._drained = trio.Event() if self._drained.is_set() else self._drained
+            if self._drained is None or self._drained.is_set():
+                self._drained = trio.Event()
             await self._drained.wait()
         self.offer(data)
+
+    def _tell_drained(self) -> None:
+        if self._drained is not None:
+            self._drained.set()
 
     def close(self, reason: Disconnect) -> None:
         """Queue a close frame after any half-written frame; refuse all further output."""
@@ -103,13 +109,13 @@ class Outbox:
         self._pending.extend(keep)
         self._pending.append(ws_close_frame(reason.code, reason.reason))
         self._wake.set()
-        self._drained.set()
+        self._tell_drained()
 
     def _break(self) -> None:
         self.broken = True
         self._pending.clear()
         self._wake.set()
-        self._drained.set()
+        self._tell_drained()
 
     async def run_writer(self, write_timeout: float) -> None:
         """Drain the queue whenever it has data. Returns after a close frame is out;
@@ -123,7 +129,7 @@ class Outbox:
                     await self._transport.wait_writable()
                 self._flush_some()
                 if len(self._pending) <= self._limit // 2:
-                    self._drained.set()
+                    self._tell_drained()
             if self.broken:
                 raise trio.BrokenResourceError("peer went away")
             if self.closing is not None:
