@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A/B in one sitting: an older commit's trichat and this checkout's, alternating,
 # on the same bench/reference.sh scenario (its JSON lines, one pair per run).
+# Both measured with the instrument in bench/kit (reference.sh builds it; SHARED_BENCH
+# overrides, as for reference.sh).
 #
 #   bench/ab.sh REV RUNS SCENARIO [ARGS...]     e.g. bench/ab.sh 57b5d24 2 s2 2500 15s
 #

@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# Measure trichat with the team's reference load generator (../shared/bench, wsload),
-# beside Python websockets in the same run. Builds a private copy of the bench
-# (shared/ is read-only) under ${BENCH_DIR:-/tmp/trichat-bench}.
+# Measure trichat with the team's reference load generator (wsload, vendored in
+# bench/kit), beside Python websockets in the same run. bench/kit/build.sh builds it
+# under ${BENCH_DIR:-/tmp/trichat-bench} (installing Go when missing). SHARED_BENCH=DIR
+# measures with a copy of another kit instead (the team's shared/bench layout).
 #
 #   bench/reference.sh s1 RATE [DURATION]   fan-out: 1000 members in one channel, 10 senders
 #   bench/reference.sh s2 RATE [DURATION]   1000 channels x 5 members, every member a sender
 #   bench/reference.sh s3 [N]               N idle joined connections: server KiB each
 #
 # trichat runs on embedded defaults (SQLite, persistence on) pinned to CPU 1,
-# wsload on CPU 0 with -busy-poll, as in shared/bench/README.md.
+# wsload on CPU 0 with -busy-poll, as in bench/kit/README.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-shared=${SHARED_BENCH:-$here/../shared/bench}
 dir=${BENCH_DIR:-/tmp/trichat-bench}
-if [ ! -x "$dir/bin/wsload" ]; then
-  rm -rf "$dir" && cp -r "$shared" "$dir" && chmod -R u+w "$dir"
-  (cd "$dir" && ./build.sh >/dev/null)
+if [ -n "${SHARED_BENCH:-}" ]; then
+  peer=$dir/servers/py/ws_asyncio.py
+  if [ ! -x "$dir/bin/wsload" ] || [ ! -f "$peer" ]; then
+    rm -rf "$dir" && cp -r "$SHARED_BENCH" "$dir" && chmod -R u+w "$dir"
+    (cd "$dir" && ./build.sh >/dev/null)
+  fi
+else
+  peer=$here/bench/kit/servers/py/ws_asyncio.py
+  BENCH_DIR=$dir "$here/bench/kit/build.sh" >/dev/null
 fi
+[ -x "$here/.venv/bin/trichat" ] || "$here/scripts/bootstrap"  # a fresh clone
 ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
@@ -36,7 +43,7 @@ join="{\"type\":\"join\",\"channel_id\":\"$cid\"}"
 # stop trichat, run the same load ("${common[@]}") against Python websockets
 then_py_websockets() {
   kill $tpid
-  taskset -c 1 "$dir/.venv/bin/python" "$dir/servers/py/ws_asyncio.py" 8003 2>/dev/null &
+  taskset -c 1 "$dir/.venv/bin/python" "$peer" 8003 2>/dev/null &
   wpid=$!
   sleep 1
   echo "== py-websockets"
