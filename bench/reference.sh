@@ -6,7 +6,8 @@
 #
 #   bench/reference.sh s1 RATE [DURATION]   fan-out: 1000 members in one channel, 10 senders
 #   bench/reference.sh s2 RATE [DURATION]   1000 channels x 5 members, every member a sender
-#   bench/reference.sh s3 [N]               N idle joined connections: server KiB each
+#   bench/reference.sh s3 [N]               N idle joined connections: server KiB each (and
+#                                           Python websockets holding as many, same run)
 #
 # trichat runs on embedded defaults (SQLite, persistence on) pinned to CPU 1,
 # wsload on CPU 0 with -busy-poll, as in bench/kit/README.md.
@@ -82,8 +83,11 @@ print("\n".join(create_channels(Target(s.url), s, "s2")))' "$TRICHAT_JWT_SECRET"
     ;;
   s3)
     n=${2:-5000}
-    taskset -c 0 "$dir/bin/wsload" -mode hold -n "$n" -hold 20s -server-pid $tpid \
-      -connect-concurrency 200 -url "$url" -join "$join" 2>/dev/null
+    common=(-mode hold -n "$n" -hold 20s -connect-concurrency 200)
+    echo "== trichat"
+    taskset -c 0 "$dir/bin/wsload" -server-pid $tpid "${common[@]}" -url "$url" -join "$join" \
+      2>/dev/null
+    then_py_websockets
     ;;
   *) echo "usage: bench/reference.sh s1 RATE [DURATION] | s2 RATE [DURATION] | s3 [N]" >&2; exit 2 ;;
 esac

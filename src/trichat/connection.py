@@ -56,6 +56,9 @@ class Session:
         self.transport = transport
         self.deps = deps
         self.outbox = Outbox(transport, deps.settings.send_queue)
+        self.outbox.on_backlog = self._start_writer
+        self._writing = False  # a writer task is draining the outbox
+        self._accepting_writers = True
         self.frames = ClientFrames(deps.settings.max_frame_bytes)
         self._trailing = trailing  # bytes read with the request head: the first frames
         self.joined: dict[str, Supervisor] = {}
@@ -99,15 +102,19 @@ class Session:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._writer)
-                for channel_id in first or ():
-                    try:
-                        await connection_dispatch.join(self, frames.Join(channel_id, None))
-                    except ClientError as err:
-                        self.outbox.offer(frames.ws_frame(frames.encode_error(err)))
-                # the reader runs in this task, the nursery's own (in its cancel scope,
-                # like a child): a task fewer per connection (docs/architecture.md)
-                await self._reader()
+                try:
+                    for channel_id in first or ():
+                        try:
+                            await connection_dispatch.join(self, frames.Join(channel_id, None))
+                        except ClientError as err:
+                            self.outbox.offer(frames.ws_frame(frames.encode_error(err)))
+                    # the reader runs in this task, the nursery's own (in its cancel
+                    # scope, like a child): a task fewer per connection
+                    await self._reader()
+                finally:
+                    # the connection is ending: a writer running finishes its work,
+                    # no new one starts (the nursery may close any moment now)
+                    self._accepting_writers = False
         finally:
             self.finished = True
             personal.remove(self)
@@ -138,15 +145,27 @@ class Session:
 
     # ---- the two tasks ------------------------------------------------------------
 
+    def _start_writer(self) -> None:
+        """The outbox has a backlog (or a close, or a broken socket): a writer task,
+        if none is running. An idle connection has none (docs/architecture.md)."""
+        if self._writing or self._nursery is None or not self._accepting_writers:
+            return
+        self._writing = True
+        self._nursery.start_soon(self._writer)
+
     async def _writer(self) -> None:
         metrics = self.deps.metrics
         try:
-            await self.outbox.run_writer(self.deps.settings.write_timeout)
+            closed = await self.outbox.drain(self.deps.settings.write_timeout)
         except trio.TooSlowError:
             metrics.err["write_timeout"].inc()
         except trio.BrokenResourceError:
             pass  # the peer is gone: nothing left to write, end below
-        else:  # our close frame is out: give the peer a moment to answer it
+        else:
+            if not closed:  # all written: no writer until the next backlog
+                self._writing = False
+                return
+            # our close frame is out: give the peer a moment to answer it
             if self.outbox.closing is errors.SLOW_CONSUMER:
                 metrics.err["slow_consumer"].inc()
             with trio.move_on_after(CLOSE_WAIT):

@@ -3,7 +3,9 @@
 This is the fan-out hot path (see docs/architecture.md, "The outbox"). `offer` is
 synchronous: with nothing queued it writes the frame straight to the non-blocking
 socket (one syscall, no task switch); only what the kernel refuses is queued, and
-only then is the writer task woken to drain the queue when the socket is writable.
+only then is a writer needed: `on_backlog` tells the session, which starts a task
+that `drain`s the queue as the socket becomes writable and ends when it is empty
+(an idle connection has no writer task).
 Every byte to a socket goes through one Outbox, so frames never interleave.
 
 The bytes go to a `Transport` (`transport.py`); its `try_write` and its target
@@ -28,6 +30,10 @@ from trichat.transport import Transport
 CLOSE_DRAIN = 2.0  # seconds a closing outbox may take to flush its close frame
 
 
+def _nothing() -> None:
+    return None
+
+
 class Outbox:
     __slots__ = (
         "_drained",
@@ -36,11 +42,11 @@ class Outbox:
         "_pending",
         "_target",
         "_transport",
-        "_wake",
         "_write",
         "broken",
         "bytes_sent",
         "closing",
+        "on_backlog",
     )
 
     def __init__(self, transport: Transport, limit: int) -> None:
@@ -52,8 +58,10 @@ class Outbox:
         self._pending: list[bytes] = []
         self._head_partial = False  # the first queued item is a frame's unsent tail
         self._limit = limit
-        self._wake = trio.Event()
         self._drained: trio.Event | None = None  # made by the first `send` that waits
+        # called when there is something for a writer to do (a queue where there was
+        # none, a close, a broken socket): the session starts one then (`drain`)
+        self.on_backlog: Callable[[], None] = _nothing
         self.closing: Disconnect | None = None
         self.broken = False
         self.bytes_sent = 0
@@ -84,7 +92,7 @@ class Outbox:
         if n < len(data):
             self._pending.append(data[n:])
             self._head_partial = n > 0
-            self._wake.set()
+            self.on_backlog()
 
     async def send(self, data: bytes) -> None:
         """Like `offer`, but first wait while the queue is half full (flow control
@@ -108,33 +116,44 @@ class Outbox:
         self._pending.clear()
         self._pending.extend(keep)
         self._pending.append(ws_close_frame(reason.code, reason.reason))
-        self._wake.set()
+        self.on_backlog()
         self._tell_drained()
 
     def _break(self) -> None:
         self.broken = True
         self._pending.clear()
-        self._wake.set()
+        self.on_backlog()
         self._tell_drained()
 
+    async def drain(self, write_timeout: float) -> bool:
+        """Write the queue out as the socket takes it; True once a close frame is
+        out, False when the queue is empty (a writer's work is done until the next
+        `on_backlog`). Raises `trio.TooSlowError` when the socket stays unwritable
+        for `write_timeout`, `trio.BrokenResourceError` when the peer is gone."""
+        while self._pending:
+            timeout = CLOSE_DRAIN if self.closing is not None else write_timeout
+            with trio.fail_after(timeout):
+                await self._transport.wait_writable()
+            self._flush_some()
+            if len(self._pending) <= self._limit // 2:
+                self._tell_drained()
+        if self.broken:
+            raise trio.BrokenResourceError("peer went away")
+        return self.closing is not None
+
     async def run_writer(self, write_timeout: float) -> None:
-        """Drain the queue whenever it has data. Returns after a close frame is out;
-        raises `trio.TooSlowError` when the socket stays unwritable for
-        `write_timeout`, `trio.BrokenResourceError` when the peer is gone."""
+        """Be this outbox's writer for good: drain whenever there is a backlog,
+        return after a close frame is out (the session instead starts a `drain`
+        task only when there is something to write)."""
+        wake = [trio.Event()]
+        self.on_backlog = lambda: wake[0].set()
+        if self._pending or self.broken:
+            wake[0].set()
         while True:
-            await self._wake.wait()
-            while self._pending:
-                timeout = CLOSE_DRAIN if self.closing is not None else write_timeout
-                with trio.fail_after(timeout):
-                    await self._transport.wait_writable()
-                self._flush_some()
-                if len(self._pending) <= self._limit // 2:
-                    self._tell_drained()
-            if self.broken:
-                raise trio.BrokenResourceError("peer went away")
-            if self.closing is not None:
+            await wake[0].wait()
+            wake[0] = trio.Event()
+            if await self.drain(write_timeout):
                 return
-            self._wake = trio.Event()
 
     def _flush_some(self) -> None:
         pending = self._pending
