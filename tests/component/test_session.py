@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import trio
+import trio.testing
 
 from tests.component.world import World, open_world
 from tests.helpers.rawws import client_frame
@@ -168,3 +169,37 @@ async def test_a_broken_peer_ends_the_session(tmp_path: Path) -> None:
         with trio.fail_after(5):
             await wire.wait_closed()
         assert len(world.sessions.open) == 1
+
+
+def tasks_of(session: Session) -> int:
+    """The session's writer tasks running (its nursery's children)."""
+    assert session._nursery is not None
+    return len(session._nursery.child_tasks)
+
+
+async def test_a_writer_task_runs_only_while_there_is_a_backlog(tmp_path: Path) -> None:
+    async with open_world(tmp_path, rate_limit_per_minute=100_000) as world:
+        alice, wire = await world.serve("alice")
+        wire.send_json({"type": "join", "channel_id": world.general})
+        with trio.fail_after(5):
+            await wire.wait_for_text("joined")
+        await trio.testing.wait_all_tasks_blocked()
+        assert tasks_of(alice) == 0  # written at once: no writer task
+        wire.room = 5  # the kernel takes 5 bytes of the next frame, then nothing
+        before = len(wire.written)
+        wire.send_json({"type": "message", "channel_id": world.general, "content": "queued"})
+        with trio.fail_after(5):
+            await wire.wait_written(before + 5)  # stored, then 5 bytes of a frame out
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(wire.written) == before + 5 and tasks_of(alice) == 1  # waiting to write
+        wire.allow(None)
+        with trio.fail_after(5):
+            while not [t for t in wire.texts() if t["type"] == "ack"]:
+                await wire.wait_for_frames(len(wire.frames()) + 1)
+        await trio.testing.wait_all_tasks_blocked()
+        assert tasks_of(alice) == 0  # all out: the writer ended, the session goes on
+        wire.send_json({"type": "message", "channel_id": world.general, "content": "again"})
+        with trio.fail_after(5):
+            while len([t for t in wire.texts() if t["type"] == "ack"]) < 2:
+                await wire.wait_for_frames(len(wire.frames()) + 1)
+        assert not wire.closed

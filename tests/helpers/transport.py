@@ -116,6 +116,11 @@ class FakeTransport:
             await self._wait_change()
         return self.frames()
 
+    async def wait_written(self, n: int) -> None:
+        """Wait until `n` bytes were written in all (under the caller's timeout)."""
+        while len(self.written) < n:
+            await self._wait_change()
+
     async def wait_for_text(self, kind: str) -> dict[str, Any]:
         """The first text frame of type `kind`, waiting for it if need be."""
         while True:
