@@ -112,3 +112,34 @@ def test_regression_benchmark_records_figures(server: TrichatProcess) -> None:
         f"latency p50 {lat['p50']} ms, p99 {lat['p99']} ms, max {lat['max']} ms; "
         f"generator {report['generator_cpu_pct']['total']} % CPU"
     )
+
+
+def test_regression_benchmark_records_many_small_channels(server: TrichatProcess) -> None:
+    """S2's shape, small: 100 channels of 5, every member a sender. The figure to
+    watch is the server's CPU per stored message (recorded, never asserted)."""
+    done = bench(server.url, "--secret", SECRET, "--channels", "100", "--members", "5",
+                 "--senders", "5", "--rate", "200", "--duration", "5s", "--processes", "1",
+                 "--json")  # fmt: skip
+    report = json.loads(done.stdout)
+    assert report["conns"] == 500 and report["deliveries"]["lost"] == 0
+    srv, lat = report["server"], report["latency_ms"]
+    rate = report["sent"] / 5
+    per_message = round(srv["cpu_pct"] / 100 / rate * 1e6) if rate else None
+    FIGURES.append(
+        f"many channels 100 x 5, every member a sender, {rate:.0f} msg/s: server "
+        f"{per_message} µs CPU per stored message; latency p50 {lat['p50']} ms, p99 {lat['p99']} ms"
+    )
+
+
+def test_regression_benchmark_records_idle_connections(server: TrichatProcess) -> None:
+    """S3's shape, small: 1,000 idle joined connections (10 channels of 100); the
+    figure is the server's memory per connection (recorded, never asserted)."""
+    done = bench(server.url, "--secret", SECRET, "--channels", "10", "--members", "100",
+                 "--senders", "0", "--idle-hold", "3s", "--processes", "1",
+                 "--json")  # fmt: skip
+    report = json.loads(done.stdout)
+    assert report["conns"] == 1000 and report["connect_errors"] == 0
+    FIGURES.append(
+        f"idle connections 1,000 (10 channels x 100): server {report['server']['kib_per_conn']} "
+        "KiB RSS per connection"
+    )
