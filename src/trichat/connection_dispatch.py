@@ -153,8 +153,7 @@ async def join(session: Session, frame: frames.Join) -> None:
             with trio.CancelScope(shield=True):
                 await deps.service.presence_leave(session.principal, channel_id, session.conn_key)
         raise
-    session.joined[channel_id] = sup
-    deps.metrics.channels_active.set(deps.hub.channels_active)
+    session.joined[channel_id] = sup  # (the channels-active gauge: the monitor's, every 1 s)
     if not rejoin:
         await deps.service.presence_join(session.principal, channel_id, session.conn_key)
 

@@ -231,7 +231,9 @@ class Hub:
     def forget(self, sup: Supervisor) -> None:
         if self._sups.get(sup.channel_id) is sup:
             del self._sups[sup.channel_id]
-        self.metrics.channels_active.set(self.channels_active)
+        # the channels-active gauge is the monitor's (server.py, every second):
+        # counting here, and on every join, walked every supervisor each time
+        # (12.7 % of the server's samples while S2's 5,000 members joined)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
