@@ -29,13 +29,11 @@ class ReadOps(ChannelOps):
         marker as it is after (None: there is none, and `seq` made none: never)."""
         channel = await self.visible_channel(who, channel_id)
         seq = min(seq, channel.last_seq)
-        current = (await self.marks_in(who, [channel])).get(channel.id)
-        floor = current.seq if current is not None else -1
-        if seq <= floor:
-            return current
+        floor = await self._marker_seq(who, channel)
         mark = ReadMark(channel.id, who.user_id, seq, self.clock(), last_seq=channel.last_seq)
-        if not await self._cluster_call(self.marks.raise_mark(mark, floor)):
-            return (await self.marks_in(who, [channel])).get(channel.id)  # raced higher
+        if seq <= floor or not await self._cluster_call(self.marks.raise_mark(mark, floor)):
+            # nothing moves (or another device moved it higher meanwhile): as it is
+            return (await self.marks_in(who, [channel])).get(channel.id)
         self.flusher.add(mark)
         unread = await self._store_call(self.store.unread_at(channel.id, who.user_id, seq))
         mark = replace(mark, unread=unread)
@@ -44,6 +42,12 @@ class ReadOps(ChannelOps):
             receipt = encode_receipt(mark)
             await self.publish(Event(RECEIPT, channel.id, payload=receipt, user_id=who.user_id))
         return mark
+
+    async def _marker_seq(self, who: Principal, channel: Channel) -> int:
+        """Where `who`'s marker is (-1: none), the higher of stored and held; no count."""
+        stored = await self._store_call(self.store.read_marks(who.user_id, [channel.id]))
+        held = (await self._cluster_call(self.marks.of_user(who.user_id))).get(channel.id)
+        return max([m.seq for m in stored] + ([held.seq] if held else []), default=-1)
 
     async def marks_in(self, who: Principal, channels: Sequence[Channel]) -> dict[str, ReadMark]:
         """`who`'s markers in these channels (those that have one), counts included."""
