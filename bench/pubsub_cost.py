@@ -2,7 +2,8 @@
 subscribed to 300 channels, a second process (on CPU 0) publishing events to them
 at `--rate`; prints the CPU of the receiving trio thread per event.
 
-    taskset -c 1 .venv/bin/python bench/pubsub_cost.py [--redis URL] [-n 3000] [--rate 500] [--batch 1]
+    taskset -c 1 .venv/bin/python bench/pubsub_cost.py [--redis URL] [-n 3000] [--rate 500]
+        [--batch 1]
 
 Uses the key prefix `pubsub-cost:` on the given Redis (nothing is stored).
 """
@@ -61,7 +62,8 @@ async def receive(url: str, n: int, rate: float, batch: int) -> None:
     user = (after.ru_utime - before.ru_utime) / n * 1e6
     system = (after.ru_stime - before.ru_stime) / n * 1e6
     print(
-        f"{n} events at {rate:g}/s, {batch} per publish: {user + system:.1f} µs CPU per event in the trio thread "
+        f"{n} events at {rate:g}/s, {batch} per publish: "
+        f"{user + system:.1f} µs CPU per event in the trio thread "
         f"(user {user:.1f}, system {system:.1f})"
     )
 

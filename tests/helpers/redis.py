@@ -16,17 +16,20 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 class RedisServer:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, password: str = "", unix_socket: bool = False) -> None:
         if not Path(REDIS_SERVER).exists():
             raise RuntimeError("redis-server not found: apt-get install redis-server")
         self.root = root
+        self.password = password
+        self.socket = root / "redis.sock" if unix_socket else None
         self.port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
         self.start()
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         assert self._proc is None, "already running"
@@ -39,6 +42,8 @@ class RedisServer:
                 "--appendonly", "no",
                 "--dir", str(self.root),
                 "--logfile", str(self.root / "redis.log"),
+                *(["--requirepass", self.password] if self.password else []),
+                *(["--unixsocket", str(self.socket)] if self.socket else []),
             ],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
@@ -52,7 +57,8 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                 s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                answer = s.recv(64)  # a password-protected Redis answers NOAUTH
+                return answer.startswith(b"+PONG") or answer.startswith(b"-NOAUTH")
         except OSError:
             return False
 

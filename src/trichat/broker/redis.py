@@ -7,9 +7,12 @@ No delivery crosses the trio/asyncio bridge on its own:
 - `publish` hands the event to this instance's own bridge at once (so local members
   never wait for Redis, and keep chatting while it is away) and queues it for the
   publisher task, which sends everything queued in one pipeline: one crossing per
-  batch. Other instances' events arrive through one PubSub connection whose reader
-  runs on the asyncio side and pushes into the trio memory channel with
-  `send_nowait` (full: dropped, and the supervisors heal the gap from the store).
+  batch. Other instances' events arrive through one PubSub connection read on the
+  trio side (`redis_pubsub`: every event that has arrived in one wake-up, parsed by
+  hiredis), pushed into the bridge's memory channel with `send_nowait` (full:
+  dropped, and the supervisors heal the gap from the store). This instance's own
+  events come back too (Redis has no "not to me"); they are recognised by their
+  origin's prefix and skipped before anything is decoded.
 - Subscriptions follow the supervisors: `subscribe` waits for Redis to confirm, so
   a supervisor that reads the store's last seq afterwards misses nothing. A user's
   personal events (`P u:{user}`) are subscribed to while the user has a connection
@@ -35,12 +38,12 @@ from typing import Any
 import orjson
 import trio
 
-from trichat import aio
 from trichat.broker.base import KICK, PERSONAL, RESYNC, Event, drain
 from trichat.broker.redis_limits import RedisLimiter
-from trichat.broker.redis_link import FAILURES, RedisLink
+from trichat.broker.redis_link import COMMAND_WAIT, FAILURES, RedisLink
 from trichat.broker.redis_marks import RedisMarks
 from trichat.broker.redis_presence import RedisPresence
+from trichat.broker.redis_pubsub import PubSubConnection
 from trichat.errors import BrokerUnavailable
 
 log = logging.getLogger("trichat.broker")
@@ -80,7 +83,11 @@ class RedisBroker:
         self._ev_prefix = f"{link.prefix}ev:"
         self._user_prefix = f"{link.prefix}u:"  # a user's personal events
         self._control = f"{link.prefix}control"
+        # the same, as they arrive from Redis
+        self._ev_topic, self._user_topic = self._ev_prefix.encode(), self._user_prefix.encode()
+        self._control_topic = self._control.encode()
         self.origin = link.origin
+        self._own = link.origin + b"\n"  # how this instance's events start on the wire
         self._send, self._recv = trio.open_memory_channel[Event](EVENT_BUFFER)
         self._out_send, self._out_recv = trio.open_memory_channel[Event](OUT_BUFFER)
         # Redis channel → how many want it (a chat channel's supervisors, a user's
@@ -89,10 +96,11 @@ class RedisBroker:
         self._subscribed: set[str] = set()  # sent on the current PubSub connection
         self._confirmed: dict[str, trio.Event] = {}
         self._changed = trio.Event()  # wanted subscriptions changed
-        self._pubsub: Any = None
+        self._pubsub: PubSubConnection | None = None
         self._listen_scope: trio.CancelScope | None = None
         self._connects = 0
         self._first_attempt = trio.Event()
+        self._last_failure = ""
         self.dropped = 0
 
     @property
@@ -179,9 +187,9 @@ class RedisBroker:
             self._listen_scope = trio.CancelScope()
             with self._listen_scope:
                 try:
-                    await aio.run(self._read_pubsub)
+                    await self._read_pubsub()
                 except FAILURES as exc:
-                    self._link.down("pub/sub", exc)
+                    self._failed(exc)
             self._listen_scope = None
             self._link.set_up(False)
             self._first_attempt.set()
@@ -190,44 +198,57 @@ class RedisBroker:
             await trio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 
+    def _failed(self, exc: BaseException) -> None:
+        """Redis is down (said once, by the link, when it was up); while it stays
+        away, each new reason is said once too (a wrong password, a refused port)."""
+        reason = f"{type(exc).__name__}: {exc}"
+        if not self._link.up and reason != self._last_failure:
+            log.warning("redis pub/sub: %s; retrying", reason)
+        self._last_failure = reason
+        self._link.down("pub/sub", exc)
+
     async def _read_pubsub(self) -> None:
-        """(asyncio) Subscribe to every wanted channel, then push what arrives."""
-        pubsub = self._link.client.pubsub()
+        """Subscribe to every wanted channel, then route what arrives."""
+        with trio.fail_after(COMMAND_WAIT):
+            pubsub = await PubSubConnection.open(self._link.url)
         try:
             self._subscribed = set(self._refs)
-            await pubsub.subscribe(self._control, *self._subscribed)
+            with trio.fail_after(COMMAND_WAIT):
+                await pubsub.subscribe(self._control, *self._subscribed)
             self._pubsub = pubsub
             self._changed.set()  # subscriptions wanted meanwhile
+            on_reply = self._on_reply
             while True:
-                message = await pubsub.get_message(timeout=None)
-                if message is not None:
-                    self._on_pubsub(message)
+                for reply in await pubsub.receive():
+                    on_reply(reply)
         finally:
             self._pubsub = None
             await pubsub.aclose()
 
-    def _on_pubsub(self, message: dict[str, Any]) -> None:
-        kind, channel = message["type"], message["channel"].decode()
-        if kind == "message":
+    def _on_reply(self, reply: list[Any]) -> None:
+        kind = reply[0]
+        if kind == b"message":
+            channel, data = reply[1], reply[2]
+            if data.startswith(self._own):
+                return  # this instance's own event, delivered here when published
             # a chat channel's events carry its id; a user's, none
-            personal = channel.startswith(self._user_prefix)
-            cid = "" if personal else channel.removeprefix(self._ev_prefix)
-            origin, event = decode_event(cid, message["data"])
-            if origin != self.origin:
-                try:
-                    self._send.send_nowait(event)
-                except trio.WouldBlock:
-                    self.dropped += 1
-        elif kind == "subscribe":
-            if channel == self._control:
+            personal = channel.startswith(self._user_topic)
+            cid = "" if personal else channel[len(self._ev_topic) :].decode()
+            try:
+                self._send.send_nowait(decode_event(cid, data)[1])
+            except trio.WouldBlock:
+                self.dropped += 1
+        elif kind == b"subscribe":
+            if reply[1] == self._control_topic:
                 self._connected()
             else:
-                confirmed = self._confirmed.get(channel)
+                confirmed = self._confirmed.get(reply[1].decode())
                 if confirmed is not None:
                     confirmed.set()
 
     def _connected(self) -> None:
         self._link.set_up(True)
+        self._last_failure = ""
         if self._connects:
             log.info("redis is back: resyncing every channel from the store")
             try:
@@ -249,21 +270,13 @@ class RedisBroker:
             add, drop = wanted - self._subscribed, self._subscribed - wanted
             self._subscribed = wanted
             try:
-                await self._link.command("subscribe", self._apply, pubsub, add, drop)
-            except BrokerUnavailable:
-                continue  # the next connection subscribes to everything wanted
-            except AttributeError:
-                # redis-py's PubSub, closed under us (the listener reconnecting, or
-                # shutdown), fails on its missing writer; the next connection
-                # subscribes to everything wanted. Anything else is a bug: raise.
-                if self._pubsub is pubsub:
-                    raise
-
-    async def _apply(self, pubsub: Any, add: set[str], drop: set[str]) -> None:
-        if add:
-            await pubsub.subscribe(*add)
-        if drop:
-            await pubsub.unsubscribe(*drop)
+                with trio.fail_after(COMMAND_WAIT):
+                    await pubsub.subscribe(*add)
+                    await pubsub.unsubscribe(*drop)
+            except FAILURES as exc:
+                if self._pubsub is pubsub:  # not one the listener is replacing
+                    self._link.down("subscribe", exc)
+                # the next connection subscribes to everything wanted
 
     async def _publisher(self) -> None:
         async for first in self._out_recv:

@@ -52,6 +52,7 @@ class RedisLink:
             timeout=COMMAND_WAIT,  # waiting for a free pooled connection
         )
         self.client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
+        self.url = url  # the broker's PubSub connection is its own (`redis_pubsub`)
         self.prefix = prefix
         self.origin = secrets.token_hex(8).encode()  # not INSTANCE_ID: that may repeat
         self.up = False  # a plain attribute: publish reads it per event
