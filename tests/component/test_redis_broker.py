@@ -110,6 +110,34 @@ async def test_presence_and_rate_limits_are_cluster_wide(cluster: list[RedisBack
     assert waits[:2] == [0.0, 0.0] and 29.0 < waits[2] <= 30.0
 
 
+async def test_concurrent_spends_share_pipelines_and_stay_exact(
+    cluster: list[RedisBackends],
+) -> None:
+    """300 senders at once on three instances, one bucket of 100: the spends go in
+    pipelines (fewer crossings than spends), and exactly 100 get through."""
+    waits: list[float] = []
+    crossings = 0
+    link = cluster[0].link
+    command = link.command
+
+    async def counted(what: str, fn: object, *args: object) -> object:
+        nonlocal crossings
+        crossings += what == "rate_limit"
+        return await command(what, fn, *args)
+
+    link.command = counted  # type: ignore[method-assign]
+
+    async def send(redis: RedisBackends) -> None:
+        waits.append(await redis.limits.spend("msg:crowd", 100, 60.0))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(300):
+            nursery.start_soon(send, cluster[i % 3])
+    assert sorted(waits)[:100] == [0.0] * 100
+    assert all(0 < w <= 0.6 for w in sorted(waits)[100:])  # the bucket refills at 100/min
+    assert 1 <= crossings < 100  # the first instance's 100 spends, in a few pipelines
+
+
 async def test_a_killed_instance_users_are_reaped_and_reported(
     redis_server: RedisServer,
 ) -> None:

@@ -332,6 +332,7 @@ async def open_redis(
         async with trio.open_nursery() as nursery:
             await nursery.start(redis.broker.run)
             nursery.start_soon(redis.presence.run)
+            nursery.start_soon(redis.limits.run)
             yield redis
             nursery.cancel_scope.cancel()
     finally:
