@@ -8,6 +8,10 @@
 #   bench/reference.sh s2 RATE [DURATION]   1000 channels x 5 members, every member a sender
 #   bench/reference.sh s3 [N]               N idle joined connections: server KiB each (and
 #                                           Python websockets holding as many, same run)
+#   bench/reference.sh s2c [RATE] [DURATION] 501 channels x 4, every member a sender (800/s,
+#                                           15s): trichat on SQLite, on PostgreSQL + Redis,
+#                                           two such instances; websockets; CPU/msg ratios
+#                                           (bench/reference_cluster.sh)
 #
 # trichat runs on embedded defaults (SQLite, persistence on) pinned to CPU 1,
 # wsload on CPU 0 with -busy-poll, as in bench/kit/README.md.
@@ -27,7 +31,7 @@ fi
 [ -x "$here/.venv/bin/trichat" ] || "$here/scripts/bootstrap"  # a fresh clone
 ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 export TRICHAT_DATA_DIR=$work/data TRICHAT_MAX_CONNECTIONS=100000 \
   TRICHAT_MAX_CONNECTIONS_PER_USER=100000 TRICHAT_RATE_LIMIT_PER_MINUTE=1000000 \
   TRICHAT_HISTORY_ON_JOIN=0 TRICHAT_JWT_SECRET=bench-secret-bench-secret-bench-secret \
@@ -89,5 +93,10 @@ print("\n".join(create_channels(Target(s.url), s, "s2")))' "$TRICHAT_JWT_SECRET"
       2>/dev/null
     then_py_websockets
     ;;
-  *) echo "usage: bench/reference.sh s1 RATE [DURATION] | s2 RATE [DURATION] | s3 [N]" >&2; exit 2 ;;
+  s2c)
+    . "$here/bench/reference_cluster.sh"
+    s2c "${2:-800}" "${3:-15s}"
+    ;;
+  *) echo "usage: bench/reference.sh s1 RATE [DURATION] | s2 RATE [DURATION] | s3 [N]" \
+       "| s2c [RATE] [DURATION]" >&2; exit 2 ;;
 esac
