@@ -55,3 +55,29 @@ async def test_postgres_claims_tell_instances_without_a_broker_apart(
             assert not await c.claim(alone=False)
         async with open_postgres_store(dsn) as d:
             assert await d.claim(alone=True)
+
+
+async def test_a_queue_for_pooled_connections_is_not_postgres_stalling(
+    postgres_server: PostgresServer,
+) -> None:
+    """A storm of calls (joins after a restart, say) queues for the pool longer than
+    one call's deadline: each waits its turn and is answered; the store never
+    counts itself as not answering."""
+    async with aio.open_aio_loop():
+        dsn = await migrated_database(postgres_server)
+        async with open_postgres_store(dsn, min_size=1, max_size=2) as store:
+            answers: list[int] = []
+
+            async def slow_call() -> None:
+                # a call that PostgreSQL answers in 0.5 s: 16 of them on 2
+                # connections take 4 s, twice the 2 s deadline of one call
+                answers.append(
+                    await store._call(lambda c: c.fetchval("SELECT 7 FROM pg_sleep(0.5)"))
+                )
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(16):
+                    nursery.start_soon(slow_call)
+            assert answers == [7] * 16
+            await store.ping()  # still answering: not refused at once
+            assert await store.get_channel(await new_channel(store)) is not None

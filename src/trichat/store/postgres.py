@@ -41,6 +41,9 @@ MAX_BATCH = 256  # appends per transaction
 # It must be met on the asyncio side: trio-asyncio cannot abandon an asyncio task,
 # so a trio cancel scope around a call that asyncpg cannot finish would wait too.
 CALL_WAIT = 2.0
+# seconds a call may wait for a pooled connection: a queue of this instance's own
+# (a storm of joins after a restart), so it is longer, and missing it marks nothing
+POOL_WAIT = 10.0
 # the advisory lock key every trichat instance on a database takes (`claim`)
 INSTANCE_LOCK = int.from_bytes(b"trichat1", "big")
 _SQL = Statements(POSTGRES)
@@ -160,6 +163,10 @@ def _changed(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+class _PoolBusy(Exception):
+    """Every pooled connection stayed busy for `POOL_WAIT`."""
+
+
 class PostgresStore(SqlStore):
     name = "postgres"
     sql = _SQL
@@ -189,7 +196,16 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable("postgres is not answering")
 
         async def body() -> T:
-            async with self._pool.acquire(timeout=CALL_WAIT) as conn:
+            queued = asyncio.get_running_loop().time()
+            try:
+                conn = await self._pool.acquire(timeout=POOL_WAIT)
+            except TimeoutError:
+                if asyncio.get_running_loop().time() - queued < POOL_WAIT:
+                    raise  # a new connection's connect timed out: PostgreSQL stalls
+                raise _PoolBusy from None
+            try:
+                if not self._answering and not probe:  # a stall seen while queued
+                    raise StoreUnavailable("postgres is not answering")
                 try:
                     async with asyncio.timeout(CALL_WAIT):
                         return await fn(conn)
@@ -198,11 +214,17 @@ class PostgresStore(SqlStore):
                     # out the cancellation (up to CALL_WAIT more)
                     self._answering = False
                     raise
+            finally:
+                await self._pool.release(conn)
 
         try:
             return await aio.run(body)
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(str(exc)) from None
+        except _PoolBusy:
+            # this instance's own queue, not PostgreSQL failing: refuse this call only
+            message = f"postgres: no pooled connection free within {POOL_WAIT:g} s"
+            raise StoreUnavailable(message) from None
         except TimeoutError as exc:
             self._answering = False
             self._stalled.set()
