@@ -12,6 +12,7 @@ import trio
 from tests.component.world import open_world, wire
 from trichat import errors
 from trichat.connection import Session
+from trichat.connection_deps import JOINS
 from trichat.connection_dispatch import on_text
 
 BROADCAST = {"presence", "typing"}  # come through the broker, in their own time
@@ -178,3 +179,36 @@ async def test_in_flight_frames_are_counted_for_the_drain(tmp_path: Path) -> Non
         world.sessions.idle = trio.Event()
         await say(alice, type="join", channel_id=world.general)
         assert world.sessions.inflight == 0 and world.sessions.idle.is_set()
+
+
+async def join(session: Session, channel_id: str) -> None:
+    [joined] = await say(session, type="join", channel_id=channel_id)
+    assert joined["type"] == "joined"
+
+
+async def test_a_storm_of_joins_is_checked_a_few_at_a_time_and_all_join(
+    tmp_path: Path,
+) -> None:
+    """Every client of a restarted instance joining at once: at most `JOINS` are
+    being checked against the store at any moment (the rest wait their turn rather
+    than queue in the store's pool past its deadlines), and every one joins."""
+    async with open_world(tmp_path) as world:
+        service, running, peak = world.deps.service, [0], [0]
+        check_join = service.check_join
+
+        async def counted(*args: Any) -> Any:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            try:
+                await trio.sleep(0.01)  # a store under load: the checks overlap
+                return await check_join(*args)
+            finally:
+                running[0] -= 1
+
+        service.check_join = counted  # type: ignore[method-assign]
+        sessions = [world.session(f"u{i}") for i in range(JOINS * 3)]
+        async with trio.open_nursery() as nursery:
+            for session in sessions:
+                nursery.start_soon(join, session, world.general)
+        assert peak[0] == JOINS
+        assert all(world.general in s.joined for s in sessions)
