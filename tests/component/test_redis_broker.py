@@ -211,3 +211,17 @@ async def test_more_concurrent_commands_than_pool_connections_wait_their_turn(
                 nursery.start_soon(take, i)
         assert waits == [0.0] * (MAX_CONNECTIONS * 4)
         assert redis.broker.healthy
+
+        # commands Redis takes 0.3 s to answer, five rounds of the pool's
+        # connections: the last wait 1.2 s for one, past a command's 1 s deadline
+        answers: list[object] = []
+
+        async def slow(i: int) -> None:
+            blpop = redis.link.client.blpop
+            answers.append(await redis.link.command("slow", blpop, [f"none{i}"], 0.3))
+
+        async with trio.open_nursery() as nursery:
+            for i in range(MAX_CONNECTIONS * 5):
+                nursery.start_soon(slow, i)
+        assert answers == [None] * (MAX_CONNECTIONS * 5)
+        assert redis.broker.healthy

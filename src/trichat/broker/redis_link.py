@@ -39,9 +39,8 @@ class RedisLink:
     """The pooled client, the key prefix, this instance's origin id, and health."""
 
     def __init__(self, url: str, *, prefix: str = "trichat:") -> None:
-        # a blocking pool: more concurrent commands than connections wait for one
-        # (a plain pool raises "Too many connections", which would mark Redis down
-        # when, say, a thousand clients leave at once)
+        # a blocking pool (a plain one raises "Too many connections"); `command`
+        # lets no more than its connections out at once, so nothing waits in it
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             decode_responses=False,
@@ -56,6 +55,7 @@ class RedisLink:
         self.prefix = prefix
         self.origin = secrets.token_hex(8).encode()  # not INSTANCE_ID: that may repeat
         self.up = False  # a plain attribute: publish reads it per event
+        self._slots = trio.Semaphore(MAX_CONNECTIONS)  # commands out at once
         self._changed = trio.Event()
         self.on_down: Callable[[], None] = lambda: None  # the broker: reconnect
 
@@ -78,13 +78,16 @@ class RedisLink:
 
     async def command(self, what: str, fn: Any, *args: Any) -> Any:
         """Run one asyncio call against Redis within `COMMAND_WAIT`. A failure or a
-        missed deadline marks Redis down and raises `BrokerUnavailable`."""
-        try:
-            with trio.fail_after(COMMAND_WAIT):
-                return await aio.run(fn, *args)
-        except FAILURES as exc:
-            self.down(what, exc)
-            raise BrokerUnavailable(f"redis {what}: {exc!r}") from exc
+        missed deadline marks Redis down and raises `BrokerUnavailable`. The wait for
+        one of the `MAX_CONNECTIONS` is before the deadline: a queue of this
+        instance's own (a thousand clients leaving at once) is not Redis failing."""
+        async with self._slots:
+            try:
+                with trio.fail_after(COMMAND_WAIT):
+                    return await aio.run(fn, *args)
+            except FAILURES as exc:
+                self.down(what, exc)
+                raise BrokerUnavailable(f"redis {what}: {exc!r}") from exc
 
     async def close(self) -> None:
         await aio.run(self.client.aclose)
