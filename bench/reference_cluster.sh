@@ -17,7 +17,9 @@
 # redis://127.0.0.1:6379/14) FLUSHED. bench/cpu_window.py sums the instances' CPU over
 # the send phase (wsload's -server-pid sees one process); the table at the end gives
 # server CPU per message and its ratios. PostgreSQL's and Redis's own CPU is not in it.
-s2c_channels=501 s2c_members=4 s2c_settle=8
+# settle 25 s: on PostgreSQL + Redis a join costs ~10 ms of CPU here, so the 2,004
+# joins take ~20 s (32 at a time); a member not joined when sending starts is lost
+s2c_channels=501 s2c_members=4 s2c_settle=${S2C_SETTLE:-25}
 s2c_pg=${PG_URL:-postgresql://postgres@127.0.0.1:5432}
 s2c_db=trichat_ref_bench
 s2c_redis=${REDIS:-redis://127.0.0.1:6379/14}
