@@ -71,6 +71,9 @@ WITH input AS (
                          $6::text[], $7::text[], $8::text[], $9::bigint[])
         WITH ORDINALITY AS t(channel_id, message_id, user_id, username, display_name,
                              avatar_url, content, kind, created_at, ord)
+), locked AS MATERIALIZED (
+    SELECT id FROM channels WHERE id IN (SELECT channel_id FROM input)
+    ORDER BY id FOR UPDATE
 ), fresh AS (
     SELECT DISTINCT ON (i.channel_id, i.user_id, i.message_id) i.*
     FROM input i
@@ -81,7 +84,7 @@ WITH input AS (
     SELECT channel_id, count(*) AS n FROM fresh GROUP BY channel_id
 ), bumped AS (
     UPDATE channels c SET last_seq = c.last_seq + counts.n, msg_total = c.msg_total + counts.n
-    FROM counts
+    FROM counts JOIN locked ON locked.id = counts.channel_id
     WHERE c.id = counts.channel_id
     RETURNING c.id, c.last_seq - counts.n AS base
 ), numbered AS (
@@ -98,27 +101,19 @@ WITH input AS (
 )
 SELECT ord, seq FROM numbered
 """
-_LOCK_CHANNELS = "SELECT id FROM channels WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 
 
 async def _append_batch(
     c: asyncpg.Connection, drafts: list[MessageDraft]
 ) -> list[AppendResult | Exception]:
-    """One transaction, two statements for the whole batch: lock the channels' rows
-    in id order (two instances' batches cannot deadlock), then `_APPEND_MANY`.
-    A batch for one channel is `_APPEND_MANY` alone: one statement is its own
-    transaction, and holding a single row lock it cannot deadlock, so one round trip
-    instead of four (BEGIN, lock, append, COMMIT). Another instance storing the same
-    message_id between our check and our insert fails the statement: then the batch
-    is run again, and the check sees it."""
-    channels = sorted({d.channel_id for d in drafts})
+    """The batch as one statement, its own transaction: one round trip. It locks the
+    channels' rows in id order first (`locked`, materialized, which the update of
+    their seqs joins: two instances' batches cannot deadlock). Another instance
+    storing the same message_id between our check and our insert fails the
+    statement: then the batch is run again, and the check sees it."""
     for attempt in (1, 2):
         try:
-            if len(channels) == 1:
-                return await _numbered(c, drafts)
-            async with c.transaction():
-                await c.execute(_LOCK_CHANNELS, channels)
-                return await _numbered(c, drafts)
+            return await _numbered(c, drafts)
         except asyncpg.UniqueViolationError:
             if attempt == 2:
                 raise
