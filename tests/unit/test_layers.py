@@ -73,7 +73,10 @@ def test_lower_layers_do_not_import_higher_ones() -> None:
 def test_drivers_stay_in_their_modules() -> None:
     owners = {
         "trio_asyncio": {"aio.py"},
-        "redis": {"broker/redis_link.py"},  # the one client the Redis implementations share
+        # the one client the Redis implementations share, and the broker's subscribed
+        # connection (redis-py's URL parsing and exceptions; hiredis parses its replies)
+        "redis": {"broker/redis_link.py", "broker/redis_pubsub.py"},
+        "hiredis": {"broker/redis_pubsub.py"},
         "asyncpg": {
             "store/postgres.py",
             "store/pg_migrate.py",
