@@ -47,7 +47,7 @@ def _run_ready_callbacks_together(loop: Any) -> None:
     again, a trio checkpoint, so each asyncio callback costs a round of trio's
     scheduler and, on a busy instance, waits behind every other runnable task: one
     asyncpg query is ~26 callbacks, ~16 scheduler rounds (docs/performance.md,
-    "The asyncio side"). An internal API (the loop's `_main_loop_one` and `_q_recv`),
+    "Performance II"). An internal API (the loop's `_main_loop_one` and `_q_recv`),
     hence trio-asyncio pinned to the minor version the tests cover."""
     one = loop._main_loop_one  # the bound original; `_main_loop` looks it up per round
 

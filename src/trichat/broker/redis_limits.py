@@ -4,9 +4,9 @@ Each spend is one atomic Lua script (`redis_lua.RATE_LIMIT`) on Redis' own clock
 Spends are pipelined: every spend waiting when the previous pipeline returns goes
 in the next one, so concurrent senders share one crossing of the trio/asyncio
 bridge (~470 µs of CPU on its own, docs/performance.md) instead of paying one each.
-A lone spend goes at once from its caller's task, as before. While Redis is down this instance's own
-buckets answer (`local.LocalLimiter`): a sender is limited per instance rather
-than refused.
+A lone spend goes at once from its caller's task, as before. While Redis is down
+this instance's own buckets answer (`local.LocalLimiter`): a sender is limited per
+instance rather than refused.
 """
 
 from __future__ import annotations

@@ -60,11 +60,12 @@ class _Append(Job):
         self.done = trio.Event()
 
 
-# Every append of a batch in one statement: the rows arrive as arrays; those not
-# stored yet (first of their message_id) are numbered per channel after the
-# channel's last_seq (and its message total), which grows by their count; then they
-# are inserted, and their authors' counts raised (read_sql). Rows that
-# get no seq here are duplicates or name a missing channel (`_settle` tells which).
+# Every append of a batch in one statement: the channels' rows are locked first, in
+# id order (`locked`); the rows arrive as arrays; those not stored yet (first of
+# their message_id) are numbered per channel after the channel's last_seq (and its
+# message total), which grows by their count; then they are inserted, and their
+# authors' counts raised (read_sql). Rows that get no seq here are duplicates or
+# name a missing channel (`_settle` tells which).
 _APPEND_MANY = f"""
 WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
