@@ -19,6 +19,7 @@ from prometheus_client import (
 )
 
 from trichat import __version__
+from trichat.tally import CounterVec, TallyCollector, Timings
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 MESSAGE_TYPES = (
@@ -67,34 +68,35 @@ class Metrics:
         self.connections_current = Gauge(
             "websocket_connections_current", "WebSocket connections open now", registry=r
         )
-        self.messages = Counter(
-            "websocket_messages_total", "WebSocket frames handled, by type", ["type"], registry=r
+        # the message path's series are tallies: plain numbers (`tally`), not
+        # prometheus-client's locked counters
+        self.messages = CounterVec(
+            "websocket_messages", "WebSocket frames handled, by type", "type", MESSAGE_TYPES
         )
-        self.latency = Histogram(
+        self.latency = Timings(
             "websocket_message_latency_seconds",
             "Time from the store's ack of a message to its fan-out to local members",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            _LATENCY_BUCKETS,
         )
-        self.errors = Counter("websocket_errors_total", "Errors, by type", ["type"], registry=r)
+        self.errors = CounterVec("websocket_errors", "Errors, by type", "type", ERROR_TYPES)
         self.channels_active = Gauge(
             "websocket_channels_active", "Channels with members on this instance", registry=r
         )
         self.rate_limit_hits = Counter(
             "websocket_rate_limit_hits_total", "Messages refused by the rate limit", registry=r
         )
-        self.broadcast_duration = Histogram(
+        self.broadcast_duration = Timings(
             "websocket_broadcast_duration_seconds",
             "Time to hand one frame to every local member of a channel",
-            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
-            registry=r,
+            (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
         )
+        tallies = (self.messages, self.latency, self.errors, self.broadcast_duration)
+        r.register(TallyCollector(*tallies))
         self._internals(r)
         self._runtime(r)
-        # Pre-create every child so the series exist from the start and the hot
-        # path touches cached children only.
-        self.msg = {t: self.messages.labels(t) for t in MESSAGE_TYPES}
-        self.err = {t: self.errors.labels(t) for t in ERROR_TYPES}
+        # every child exists from the start: the series are there before any frame
+        self.msg = self.messages.children
+        self.err = self.errors.children
 
     def _internals(self, r: CollectorRegistry) -> None:
         """trichat's own series: HTTP connections, dependencies, queues, the store,
