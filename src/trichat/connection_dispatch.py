@@ -17,7 +17,7 @@ from trichat import errors
 from trichat.connection_catchup import catch_up
 from trichat.errors import NOT_JOINED, ClientError
 from trichat.hub import Supervisor
-from trichat.models import now_ms
+from trichat.models import AppendResult, now_ms
 from trichat.protocol import frames
 
 if TYPE_CHECKING:
@@ -63,15 +63,26 @@ async def _send(session: Session, frame: frames.Send) -> None:
     msg = session.deps.metrics.msg
     msg["message"].inc()
     _must_be_joined(session, frame.channel_id, frame.message_id)
-    result = await session.deps.service.send(
-        session.principal,
-        frame.channel_id,
-        frame.content,
-        frame.message_id,
-        parent_seq=frame.parent_seq,
-    )
-    session.outbox.offer(frames.ws_frame(frames.encode_ack(result.message)))
-    msg["ack"].inc()
+    outbox = session.outbox
+
+    def ack(result: AppendResult) -> None:
+        # the ack, then (published right after, no checkpoint between) the sender's
+        # own copy of the message: corked, they leave in one write
+        outbox.cork()
+        outbox.offer(frames.ws_frame(frames.encode_ack(result.message)))
+        msg["ack"].inc()
+
+    try:
+        await session.deps.service.send(
+            session.principal,
+            frame.channel_id,
+            frame.content,
+            frame.message_id,
+            parent_seq=frame.parent_seq,
+            on_stored=ack,
+        )
+    finally:
+        outbox.uncork()
 
 
 async def _change(session: Session, frame: frames.ChangeFrame) -> None:

@@ -8,8 +8,10 @@ members), and its task subscribes, reads the channel's last seq, runs the store
 reads the state asks for (`next_fill`: a gap held for `GAP_HOLD`, a resync) and
 ends after the state expires (`LINGER` with no members).
 
-The bridge task is this instance's one consumer of `broker.events()`; it routes
-each event to its channel's supervisor (a user's personal event to their
+The bridge task is this instance's one consumer of `broker.events()`: other
+instances' events. This instance's own are routed inside `broker.publish`, by
+the publishing task (`Hub.route`, the broker's `local_route`). Either way an event
+goes to its channel's supervisor (a user's personal event to their
 connections: `personal`), which hands it to the state at once
 (`Supervisor.offer`): delivery never blocks (an outbox queues or closes), so the
 bridge never waits for a slow channel, and no event waits in a queue of its own.
@@ -240,20 +242,32 @@ class Hub:
             self._nursery = nursery
             nursery.start_soon(self._bridge)
             nursery.start_soon(self._watch_tails)
-            task_status.started()
+            # this instance's own events are routed inside `publish`, by the
+            # publisher's task: no queue, no bridge wake-up (docs/architecture.md)
+            self.broker.local_route = self.route
+            try:
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                self.broker.local_route = None
+
+    def route(self, event: Event) -> None:
+        """One event to its channel's supervisor (a personal event to its user's
+        connections); never waits."""
+        sup = self._sups.get(event.channel_id)
+        if sup is not None:
+            sup.offer(event)
+        elif event.kind == PERSONAL:
+            self.personal.deliver(event)
+        elif event.kind == RESYNC and not event.channel_id:
+            self.resync_all()  # the broker was away: events may be lost
 
     async def _bridge(self) -> None:
-        """Route broker events to their channels' supervisors (a personal event to
-        its user's connections); never wait for one."""
-        sups, personal = self._sups, self.personal
+        """Route the events that come through the broker (other instances', and a
+        resync after an outage)."""
+        route = self.route
         async for event in self.broker.events():
-            sup = sups.get(event.channel_id)
-            if sup is not None:
-                sup.offer(event)
-            elif event.kind == PERSONAL:
-                personal.deliver(event)
-            elif event.kind == RESYNC and not event.channel_id:
-                self.resync_all()  # the broker was away: events may be lost
+            route(event)
 
     def resync_all(self) -> None:
         """After a broker outage: every supervisor re-reads the store's last seq."""

@@ -36,6 +36,7 @@ def _nothing() -> None:
 
 class Outbox:
     __slots__ = (
+        "_corked",
         "_drained",
         "_head_partial",
         "_limit",
@@ -57,6 +58,7 @@ class Outbox:
         # an empty deque is a 624-byte block on every idle connection, a list 56
         self._pending: list[bytes] = []
         self._head_partial = False  # the first queued item is a frame's unsent tail
+        self._corked = False  # offers are held for one write at `uncork`
         self._limit = limit
         self._drained: trio.Event | None = None  # made by the first `send` that waits
         # called when there is something for a writer to do (a queue where there was
@@ -74,7 +76,7 @@ class Outbox:
         """Send `data` (one whole frame) now or queue it; never blocks."""
         if self.closing is not None or self.broken:
             return
-        if self._pending:
+        if self._pending or self._corked:
             if len(self._pending) >= self._limit:
                 self.close(SLOW_CONSUMER)
                 return
@@ -93,6 +95,22 @@ class Outbox:
             self._pending.append(data[n:])
             self._head_partial = n > 0
             self.on_backlog()
+
+    def cork(self) -> None:
+        """Hold the frames offered from now until `uncork`, to write them at once
+        (an ack and the sender's own copy of the message: one syscall, not two).
+        Only for a stretch with no checkpoint in it: other frames wait meanwhile."""
+        self._corked = not self._pending  # with a backlog, the writer has them anyway
+
+    def uncork(self) -> None:
+        """Write what was held, in one write; a writer takes what the socket refuses."""
+        if not self._corked:
+            return
+        self._corked = False
+        if self._pending and self.closing is None and not self.broken:
+            self._flush_some()
+            if self._pending:
+                self.on_backlog()
 
     async def send(self, data: bytes) -> None:
         """Like `offer`, but first wait while the queue is half full (flow control

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import trio
+import trio.testing
 
 from tests.component.world import open_world, wire
 from trichat import errors
@@ -87,6 +88,25 @@ async def test_join_send_typing_leave(tmp_path: Path) -> None:
         assert alice.joined == {}
         counted = {k: world.count("websocket_messages_total", type=k) for k in ("join", "ack")}
         assert counted == {"join": 1, "ack": 1}
+
+
+async def test_the_ack_and_the_senders_own_copy_leave_in_one_write(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        alice, cid = world.session("alice"), world.general
+        await say(alice, type="join", channel_id=cid)
+        fake = wire(alice)
+        with trio.fail_after(5):
+            await fake.wait_for_text("presence")
+        await trio.testing.wait_all_tasks_blocked()
+        before, frames_before = fake.writes, len(fake.frames())
+        await say(alice, type="message", channel_id=cid, content="hi", message_id="m1")
+        got = fake.texts()[frames_before:]
+        assert [(f["type"], f["seq"]) for f in got] == [("ack", 1), ("message", 1)]
+        assert fake.writes == before + 1
+        # a repeated message_id is acked again, alone, and publishes nothing
+        await say(alice, type="message", channel_id=cid, content="hi", message_id="m1")
+        assert [f["type"] for f in fake.texts()[frames_before + 2 :]] == ["ack"]
+        assert fake.writes == before + 2
 
 
 async def test_join_with_since_sends_joined_then_what_was_missed_then_live(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +143,25 @@ async def test_out_of_order_and_dropped_events_heal(
         assert [f["seq"] for f in got] == [1, 2, 3, 4, 5]
         assert got[1]["content"] == "t2"  # read back from the store
         assert fills(metrics) == {"gap": 1, "resync": 0}  # one store read, after GAP_HOLD
+
+
+async def test_own_events_are_routed_inside_publish(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path) as store:
+        broker = MemoryBroker()
+        async with trio.open_nursery() as nursery:
+            hub = Hub(store, broker, Metrics())
+            await nursery.start(hub.run)
+            cid, _, member = await watched_channel(store, hub)
+            await broker.publish(await stored(store, cid, 1))
+            # delivered before publish returned: no task ran in between
+            assert [f["seq"] for f in member.outbox.frames] == [1]
+            nursery.cancel_scope.cancel()
+        # the hub stopped: events wait in the broker's queue for the next bridge
+        assert broker.local_route is None
+        await broker.publish(await stored(store, cid, 2))
+        assert [f["seq"] for f in member.outbox.frames] == [1]
+        async with aclosing(broker.events()) as events:
+            assert (await events.__anext__()).seq == 2
 
 
 async def test_resync_finds_a_lost_tail(tmp_path: Path, clock: trio.testing.MockClock) -> None:

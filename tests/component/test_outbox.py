@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 
@@ -133,3 +134,82 @@ async def test_close_keeps_the_half_written_frame_and_drops_the_rest() -> None:
     with trio.fail_after(5):
         await box.run_writer(5.0)  # returns once the close frame is out
     assert bytes(wire.written) == b"aaaa" + ws_close_frame(1013, "slow consumer")
+
+
+class _CountingTransport:
+    """A real socket's transport, with its writes counted."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.writes = 0
+        self.write_target = self  # the outbox calls try_write(write_target, data)
+
+    @staticmethod
+    def try_write(target: _CountingTransport, data: bytes, /) -> int:
+        target.writes += 1
+        return os.write(target.fd, data)
+
+    async def wait_writable(self) -> None:
+        await trio.lowlevel.wait_writable(self.fd)
+
+
+async def test_corked_frames_leave_in_one_write(pair: tuple[socket.socket, socket.socket]) -> None:
+    a, b = pair
+    transport = _CountingTransport(a.fileno())
+    box = Outbox(transport, limit=4)  # type: ignore[arg-type]
+    box.cork()
+    box.offer(b"ack")
+    box.offer(b"message")
+    assert transport.writes == 0 and drain(b) == b""  # held
+    box.uncork()
+    assert transport.writes == 1 and drain(b) == b"ackmessage"
+    box.offer(b"later")  # uncorked: written at once again
+    assert transport.writes == 2 and drain(b) == b"later"
+
+
+async def test_uncork_leaves_what_the_socket_refuses_to_a_writer(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = pair
+    box = Outbox(SocketTransport(a.fileno()), limit=1000)
+    backlog: list[int] = []
+    box.on_backlog = lambda: backlog.append(box.queued)
+    frames = [bytes([65 + i % 26]) * 1000 for i in range(100)]
+    box.cork()
+    for f in frames:
+        box.offer(f)
+    assert not backlog  # nothing written, nothing for a writer yet
+    box.uncork()
+    assert backlog and box.queued == 1  # the unsent tail, for the writer
+    received = bytearray()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(box.run_writer, 5.0)
+        while len(received) < len(b"".join(frames)):
+            await trio.lowlevel.wait_readable(b)
+            received += drain(b)
+        nursery.cancel_scope.cancel()
+    assert bytes(received) == b"".join(frames)
+
+
+async def test_cork_with_a_backlog_keeps_the_order(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = pair
+    box = Outbox(SocketTransport(a.fileno()), limit=1000)
+    frames = [bytes([65 + i % 26]) * 1000 for i in range(100)]
+    for f in frames:
+        box.offer(f)
+    queued = box.queued
+    assert queued > 0
+    box.cork()
+    box.offer(b"after")
+    box.uncork()  # the backlog is the writer's: uncork writes nothing ahead of it
+    assert box.queued == queued + 1
+    received = bytearray()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(box.run_writer, 5.0)
+        while not received.endswith(b"after"):
+            await trio.lowlevel.wait_readable(b)
+            received += drain(b)
+        nursery.cancel_scope.cancel()
+    assert bytes(received) == b"".join(frames) + b"after"

@@ -17,6 +17,7 @@ class FakeTransport:
     def __init__(self, room: int | None = None) -> None:
         self.write_target = self
         self.written = bytearray()  # every byte the server wrote, in order
+        self.writes = 0  # the writes that took bytes (a syscall each on a socket)
         self.room = room  # bytes accepted before writes are refused; None: no limit
         self.broken = False  # the peer is gone: writes fail, reads see the end
         self.closed = False
@@ -39,6 +40,7 @@ class FakeTransport:
         if fake.room is not None:
             fake.room -= n
         fake.written += data[:n]
+        fake.writes += 1
         fake._poke()
         return n
 

@@ -13,6 +13,9 @@ Guarantees every implementation gives:
   `message` event shows as a seq gap that supervisors fill from the store.
 - `Broker.events()` is consumed by exactly one bridge task per instance; it never
   blocks the publisher on a slow consumer (overflow drops, the store heals).
+- Once the hub sets `local_route`, this instance's own events go to it inside
+  `publish`, in publish order, instead of through `events()` (one task switch and a
+  queue less per message: docs/architecture.md, "The message path").
 - `Presence` counts connections per (channel, user) across all instances: `join`
   returns True for a user's first connection in the channel, `leave` for the last.
   Users whose instance died without leaving are reported once, cluster-wide, by
@@ -27,7 +30,7 @@ the Redis implementations answer from this instance's state instead where they c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,6 +65,7 @@ __all__ = [
     "Presence",
     "RateLimiter",
     "drain",
+    "hand_over",
 ]
 
 
@@ -83,10 +87,28 @@ async def drain(recv: trio.MemoryReceiveChannel[Event]) -> AsyncIterator[Event]:
             yield event
 
 
+def hand_over(
+    event: Event, route: Callable[[Event], None] | None, send: trio.MemorySendChannel[Event]
+) -> bool:
+    """This instance's own event to its route, or queued for the bridge; False when
+    the queue is full (dropped: the supervisors heal the gap from the store)."""
+    if route is not None:
+        route(event)
+        return True
+    try:
+        send.send_nowait(event)
+    except trio.WouldBlock:
+        return False
+    return True
+
+
 class Broker(Protocol):
     """Fan-out of events between instances."""
 
     name: str
+    # where this instance's own events go, set by the hub while it runs (else
+    # through `events()`); called synchronously, it never blocks
+    local_route: Callable[[Event], None] | None
 
     @property
     def healthy(self) -> bool: ...

@@ -4,11 +4,11 @@ dicts (`local`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import trio
 
-from trichat.broker.base import Departure, Event, drain
+from trichat.broker.base import Departure, Event, drain, hand_over
 from trichat.broker.local import LocalLimiter, LocalMarks, LocalPresence
 from trichat.models import PresenceEntry, ReadMark
 
@@ -20,6 +20,7 @@ class MemoryBroker:
 
     def __init__(self, *, buffer: int = EVENT_BUFFER) -> None:
         self._send, self._recv = trio.open_memory_channel[Event](buffer)
+        self.local_route: Callable[[Event], None] | None = None
         self.dropped = 0
 
     @property
@@ -27,9 +28,7 @@ class MemoryBroker:
         return True
 
     async def publish(self, event: Event) -> None:
-        try:
-            self._send.send_nowait(event)
-        except trio.WouldBlock:
+        if not hand_over(event, self.local_route, self._send):
             self.dropped += 1  # supervisors see the seq gap and read the store
 
     def events(self) -> AsyncIterator[Event]:

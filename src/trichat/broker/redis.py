@@ -30,7 +30,7 @@ event with no channel: every supervisor reads the store for what it missed.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 import trio
 
-from trichat.broker.base import KICK, PERSONAL, RESYNC, Event, drain
+from trichat.broker.base import KICK, PERSONAL, RESYNC, Event, drain, hand_over
 from trichat.broker.redis_limits import RedisLimiter
 from trichat.broker.redis_link import COMMAND_WAIT, FAILURES, RedisLink
 from trichat.broker.redis_marks import RedisMarks
@@ -89,6 +89,7 @@ class RedisBroker:
         self.origin = link.origin
         self._own = link.origin + b"\n"  # how this instance's events start on the wire
         self._send, self._recv = trio.open_memory_channel[Event](EVENT_BUFFER)
+        self.local_route: Callable[[Event], None] | None = None  # set by the hub
         self._out_send, self._out_recv = trio.open_memory_channel[Event](OUT_BUFFER)
         # Redis channel → how many want it (a chat channel's supervisors, a user's
         # sessions)
@@ -118,9 +119,7 @@ class RedisBroker:
     # ---- events --------------------------------------------------------------------
 
     async def publish(self, event: Event) -> None:
-        try:
-            self._send.send_nowait(event)
-        except trio.WouldBlock:
+        if not hand_over(event, self.local_route, self._send):
             self.dropped += 1
         if self._link.up:
             try:

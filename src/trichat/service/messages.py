@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from trichat.broker.base import MESSAGE, TYPING, Event
@@ -45,10 +45,13 @@ class MessageOps(ChannelOps):
         kind: str = USER,
         *,
         parent_seq: int | None = None,
+        on_stored: Callable[[AppendResult], None] | None = None,
     ) -> AppendResult:
         """Rate-limit, store (seq + dedupe), publish. Returns once the message is
         durable; a repeated message_id returns the first message, publishes nothing.
-        `parent_seq`: a reply in that root's thread (the store rules on the root)."""
+        `parent_seq`: a reply in that root's thread (the store rules on the root).
+        `on_stored` is called once it is durable, just before it is published (the
+        WebSocket door acks there: its ack precedes the sender's own copy)."""
         ids = {"channel_id": channel_id, "message_id": message_id}
         check_content(content, self.settings.max_content_chars, **ids)
         await self._spend_message(who, **ids)
@@ -65,6 +68,8 @@ class MessageOps(ChannelOps):
             parent_seq=parent_seq,
         )
         result = await self._logged(self.store.append(draft), **ids)
+        if on_stored is not None:
+            on_stored(result)
         if not result.duplicate:
             msg = result.message
             await self.publish(
