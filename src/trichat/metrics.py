@@ -5,6 +5,7 @@ anything a user typed."""
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -62,6 +63,7 @@ ERROR_TYPES = (
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
+        self._refreshers: list[Callable[[], None]] = []
         self.connections_total = Counter(
             "websocket_connections_total", "WebSocket connections accepted", registry=r
         )
@@ -140,6 +142,16 @@ class Metrics:
         Info("trichat_build", "The running trichat's version", registry=r).info(
             {"version": __version__, "python": platform.python_version()}
         )
+
+    def on_scrape(self, refresh: Callable[[], None]) -> None:
+        """Call `refresh` (on the trio thread) before each scrape: for gauges that
+        are costly to keep current all the time."""
+        self._refreshers.append(refresh)
+
+    def refresh(self) -> None:
+        """The scrape is about to render: bring the `on_scrape` gauges up to date."""
+        for refresh in self._refreshers:
+            refresh()
 
     def render(self) -> bytes:
         """Synchronous; call it off the event loop (`trio.to_thread`)."""

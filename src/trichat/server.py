@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 
@@ -271,9 +271,11 @@ MONITOR_EVERY = 1.0
 async def _monitor(
     store: Store, broker: Broker, hub: Hub, sessions: Sessions, metrics: Metrics
 ) -> None:
-    """Keep the health and queue-depth gauges current between scrapes, and log the
-    store going down and coming back (one line each, whatever failed)."""
-    depth = metrics.queue_depth
+    """Keep the health gauges current between scrapes, and log the store going down
+    and coming back (one line each, whatever failed). The gauges that walk every
+    session or supervisor are set when `/metrics` is scraped (`_scrape_gauges`):
+    walking 5,000 sessions every second cost ~1 % of the CPU in S2."""
+    metrics.on_scrape(_scrape_gauges(store, hub, sessions, metrics))
     up = True
     while True:
         try:
@@ -288,11 +290,22 @@ async def _monitor(
             up = True
         metrics.store_up.set(1 if up else 0)
         metrics.broker_up.set(1 if broker.healthy else 0)
-        metrics.channels_active.set(hub.channels_active)
-        depth.labels("reorder_held").set(hub.held())
-        depth.labels("outbox").set(sum(s.outbox.queued for s in sessions.open.values()))
-        depth.labels("store_writes").set(store.pending_writes)
         await trio.sleep(MONITOR_EVERY)
+
+
+def _scrape_gauges(
+    store: Store, hub: Hub, sessions: Sessions, metrics: Metrics
+) -> Callable[[], None]:
+    depth = metrics.queue_depth
+    held, outbox, writes = (depth.labels(q) for q in ("reorder_held", "outbox", "store_writes"))
+
+    def refresh() -> None:
+        metrics.channels_active.set(hub.channels_active)
+        held.set(hub.held())
+        outbox.set(sum(s.outbox.queued for s in sessions.open.values()))
+        writes.set(store.pending_writes)
+
+    return refresh
 
 
 async def _accept(

@@ -171,6 +171,9 @@ async def test_metrics_move_with_traffic(server: Running) -> None:
         await alice.say(server.general, "count me")
         await alice.expect("message")
         text = (await http(server.port, "GET", "/metrics")).body.decode()
+        # the walking gauges are read at the scrape: current, not up to a second old
+        assert "websocket_channels_active 1.0" in text
+        assert 'trichat_queue_depth{queue="outbox"} 0.0' in text
     assert "websocket_connections_total 1.0" in text
     assert 'websocket_messages_total{type="message"} 1.0' in text
     assert 'websocket_messages_total{type="delivery"} 1.0' in text

@@ -42,8 +42,10 @@ def test_one_canonical_uuid(text: str, canonical: str | None) -> None:
     assert canonical_uuid(text) == canonical
 
 
-BLANK = ["", "  \t\n", "\u200b", "\u2060\ufeff\u200d", "\u3164"]
-VISIBLE = ["a", "\u200ba", "\U0001f600", "\u0663"]
+# ASCII text takes a fast path (controls, spaces and DEL are blank); the rest is
+# judged character by character
+BLANK = ["", "  \t\n", "\x00\x1f\x7f ", "\u200b", "\u2060\ufeff\u200d", "\u3164", " \u3164\t"]
+VISIBLE = ["a", "\x7f~", " . ", "\u200ba", "\U0001f600", "\u0663", "\t\u3164x"]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ RECEIPT = "receipt"  # a member's read marker moved: the others see it
 PERSONAL = "personal"  # for one user's connections, wherever they are (SPEC §8)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per message (see models.Message)
 class Event:
     """Something every member of a channel should see (or, for `kick`, lose); or,
     for `personal`, something every connection of the user `user_id` should see,

@@ -45,7 +45,7 @@ class Leave:
     channel_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per message (see models.Message)
 class Send:
     channel_id: str
     content: str

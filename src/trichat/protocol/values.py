@@ -25,6 +25,7 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 # space, U+2060 word joiner, U+FEFF) and unassigned code points
 _INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cn"})
 _FILLERS = frozenset("\u115f\u1160\u3164\uffa0")  # Hangul fillers: letters that show nothing
+_ASCII_BLANK = "".join(map(chr, range(33))) + "\x7f"  # controls, space and DEL
 
 
 def int_text(text: str, *, maximum: int = MAX_SEQ) -> int | None:
@@ -55,4 +56,9 @@ def has_nul(text: str) -> bool:
 def is_blank(text: str) -> bool:
     """True when `text` would show nothing: only spaces, controls, zero-width or
     other format characters."""
-    return all(ch in _FILLERS or unicodedata.category(ch) in _INVISIBLE for ch in text)
+    if text.isascii():  # the common case, in C: visible unless all controls or spaces
+        return not text.strip(_ASCII_BLANK)
+    for ch in text:
+        if ch not in _FILLERS and unicodedata.category(ch) not in _INVISIBLE:
+            return False
+    return True

@@ -90,6 +90,7 @@ def _metrics_route(api: Api, deps: Deps) -> None:
         content_type="text/plain",
     )
     async def metrics() -> Response:
+        deps.metrics.refresh()
         body = await trio.to_thread.run_sync(deps.metrics.render)
         return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")
 
