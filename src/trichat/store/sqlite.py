@@ -41,7 +41,7 @@ from trichat.store.rows import MESSAGES, Row, as_event, log_item
 from trichat.store.sql import SQLITE, SqlStore, Statements, no_channel
 from trichat.store.sqlite_files import WritableFiles, lock_file
 from trichat.store.sqlite_upgrade import ensure_schema
-from trichat.store.writer import Job, Writer, running
+from trichat.store.writer import Job, Writer, in_thread, running
 
 T = TypeVar("T")
 log = logging.getLogger("trichat.store.sqlite")
@@ -165,7 +165,7 @@ class SqliteStore(SqlStore):
         self._seqs = _Seqs()
         self._read_limiter = trio.CapacityLimiter(1)
         self._writer = Writer[_Job](
-            "sqlite", partial(trio.to_thread.run_sync, self._run_batch), MAX_BATCH
+            "sqlite", partial(in_thread, self._run_batch, name="trichat sqlite writer"), MAX_BATCH
         )
 
     # ---- plumbing -------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import trio
@@ -67,12 +68,16 @@ J = TypeVar("J", bound=Job)
 
 class Writer(Generic[J]):
     def __init__(
-        self, name: str, commit: Callable[[list[J]], Awaitable[None]], max_batch: int
+        self,
+        name: str,
+        commit: Callable[[list[J]], Awaitable[None]],
+        max_batch: int,
+        queue: int = QUEUE,
     ) -> None:
         self.name = name
         self._commit = commit
         self.max_batch = max_batch
-        self._send, self._recv = trio.open_memory_channel[J](QUEUE)
+        self._send, self._recv = trio.open_memory_channel[J](queue)
         self.in_flight = 0  # jobs of the batch being committed
         self.committed = 0  # statistics: batches committed
         self.observe_batch: Callable[[int], None] = lambda size: None
@@ -84,14 +89,25 @@ class Writer(Generic[J]):
 
     async def submit(self, job: J) -> Any:
         """Queue `job`; its result once committed, or its error raised."""
+        # room in the queue: no checkpoint here (the wait below is one). `send` would
+        # yield to the scheduler once per write (docs/performance.md, session 11)
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            await self._send.send(job)
+            self._send.send_nowait(job)
+        except trio.WouldBlock:
+            await self._send_when_room(job)
         except trio.ClosedResourceError:
             raise StoreUnavailable(f"{self.name}: the store is closing") from None
         await job.done.wait()
         if job.error is not None:
             raise job.error
         return job.result
+
+    async def _send_when_room(self, job: J) -> None:
+        try:
+            await self._send.send(job)
+        except trio.ClosedResourceError:
+            raise StoreUnavailable(f"{self.name}: the store is closing") from None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Commit batch after batch until `close()`, and then what is queued."""
@@ -131,3 +147,19 @@ async def running(
 async def _run_in(scope: trio.CancelScope, fn: Callable[[], Awaitable[None]]) -> None:
     with scope:
         await fn()
+
+
+async def in_thread(fn: Callable[[T], None], arg: T, name: str) -> None:
+    """`fn(arg)` in a worker thread; the caller waits, and cannot be cancelled
+    meanwhile (a commit that started finishes). What `trio.to_thread.run_sync`
+    does for one caller at a time, without its capacity limiter (a checkpoint and a
+    task step more per call), context copy and thread bookkeeping: one wake-up when
+    the thread is done (docs/performance.md, session 11)."""
+    task = trio.lowlevel.current_task()
+    token = trio.lowlevel.current_trio_token()
+
+    def deliver(result: Any) -> None:  # in the worker thread: fn's outcome
+        token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+
+    trio.lowlevel.start_thread_soon(partial(fn, arg), deliver, name)
+    await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
