@@ -65,6 +65,8 @@ class Session:
         self.liveness = Liveness(self, deps)
         self.finished = False
         self._peer_closed: trio.Event | None = None  # made when first needed: at the end
+        self.unanswered = 0  # messages queued for the store, not answered yet
+        self._answered: trio.Event | None = None  # made when a frame must wait for them
         self._nursery: trio.Nursery | None = None
 
     # ---- Member -------------------------------------------------------------------
@@ -85,6 +87,20 @@ class Session:
             sup.detach(self)
             self.deps.hub.release(sup)
         return sup
+
+    def answered(self) -> None:
+        """A queued message was answered (acked or refused)."""
+        self.unanswered -= 1
+        self.deps.sessions.done_with_one()
+        if self._answered is not None and not self.unanswered:
+            self._answered.set()
+
+    async def wait_answered(self) -> None:
+        """Until every queued message of this connection is answered."""
+        while self.unanswered:
+            self._answered = trio.Event()
+            await self._answered.wait()
+        self._answered = None
 
     def peer_closed(self) -> trio.Event:
         """Set once the peer has closed (its close frame, or the socket's end)."""

@@ -9,6 +9,7 @@ frame is acked before a shutdown's close frames go out (`Sessions.inflight`)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -23,26 +24,45 @@ from trichat.protocol import frames
 if TYPE_CHECKING:
     from trichat.connection import Session
 
+# messages of one connection queued for the store at once, not yet answered (a
+# client may send several without waiting for each ack; past this its reader waits)
+PIPELINE = 16
+
 
 async def on_text(session: Session, text: str) -> None:
     """Act on one text frame; answer a refusal with an `error` frame."""
     deps = session.deps
-    sessions, metrics = deps.sessions, deps.metrics
+    sessions = deps.sessions
     if session.outbox.closing is not None or sessions.draining:
         return  # nothing new is taken once closing; unacked messages can be resent
     sessions.inflight += 1
     try:
         frame = frames.parse(text, max_content_chars=deps.settings.max_content_chars)
+        if session.unanswered and not _pipelines(session, frame):
+            await session.wait_answered()  # the frames before it are answered first
         await dispatch(session, frame)
     except ClientError as err:
-        metrics.err[err.code].inc()
-        if err.code == errors.BAD_REQUEST:
-            metrics.msg["invalid"].inc()
-        session.outbox.offer(frames.ws_frame(frames.encode_error(err)))
+        refuse(session, err)
     finally:
-        sessions.inflight -= 1
-        if sessions.inflight == 0:
-            sessions.idle.set()
+        sessions.done_with_one()
+
+
+def refuse(session: Session, err: ClientError) -> None:
+    """A frame refused: counted, and answered with an `error` frame."""
+    metrics = session.deps.metrics
+    metrics.err[err.code].inc()
+    if err.code == errors.BAD_REQUEST:
+        metrics.msg["invalid"].inc()
+    session.outbox.offer(frames.ws_frame(frames.encode_error(err)))
+
+
+def _pipelines(session: Session, frame: frames.ClientFrame) -> bool:
+    """May `frame` go on while earlier messages wait for the store? Only a message
+    (not a reply), and only `PIPELINE` of them: every other frame waits for their
+    answers, so a connection sees its frames answered in the order it sent them."""
+    return (
+        type(frame) is frames.Send and frame.parent_seq is None and (session.unanswered < PIPELINE)
+    )
 
 
 async def dispatch(session: Session, frame: frames.ClientFrame) -> None:
@@ -60,9 +80,51 @@ def _must_be_joined(session: Session, channel_id: str, message_id: str | None = 
 
 
 async def _send(session: Session, frame: frames.Send) -> None:
+    """A message: queued for the store, and answered from the store's writer task
+    once durable (`_answer`); the reader goes back to its socket meanwhile. A reply
+    is awaited instead (its root is checked apart from the group commit)."""
     msg = session.deps.metrics.msg
     msg["message"].inc()
     _must_be_joined(session, frame.channel_id, frame.message_id)
+    if frame.parent_seq is not None:
+        await _send_reply(session, frame)
+        return
+    session.unanswered += 1
+    session.deps.sessions.inflight += 1  # until answered: a drain waits for the ack
+    try:
+        await session.deps.service.send_soon(
+            session.principal,
+            frame.channel_id,
+            frame.content,
+            frame.message_id,
+            partial(_answer, session),
+        )
+    except BaseException:
+        session.answered()
+        raise
+
+
+def _answer(session: Session, result: AppendResult | ClientError) -> None:
+    """The store's answer to a queued message (in the writer's task): the ack, and
+    then (published right after, nothing between) the sender's own copy, corked to
+    leave in one write; or the refusal."""
+    try:
+        if isinstance(result, ClientError):
+            refuse(session, result)
+            return
+        outbox = session.outbox
+        outbox.cork()
+        try:
+            outbox.offer(frames.ws_frame(frames.encode_ack(result.message)))
+            session.deps.metrics.msg["ack"].inc()
+            session.deps.service.publish_stored(result)
+        finally:
+            outbox.uncork()
+    finally:
+        session.answered()
+
+
+async def _send_reply(session: Session, frame: frames.Send) -> None:
     outbox = session.outbox
 
     def ack(result: AppendResult) -> None:
@@ -70,7 +132,7 @@ async def _send(session: Session, frame: frames.Send) -> None:
         # own copy of the message: corked, they leave in one write
         outbox.cork()
         outbox.offer(frames.ws_frame(frames.encode_ack(result.message)))
-        msg["ack"].inc()
+        session.deps.metrics.msg["ack"].inc()
 
     try:
         await session.deps.service.send(

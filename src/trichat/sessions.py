@@ -68,6 +68,12 @@ class Sessions:
         if not self.open:
             self.empty.set()
 
+    def done_with_one(self) -> None:
+        """One piece of in-flight work (a frame, a message awaiting its ack) done."""
+        self.inflight -= 1
+        if self.inflight == 0:
+            self.idle.set()
+
     async def wait_empty(self) -> None:
         while self.open:
             self.empty = trio.Event()

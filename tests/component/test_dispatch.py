@@ -20,11 +20,14 @@ BROADCAST = {"presence", "typing"}  # come through the broker, in their own time
 
 
 async def say(session: Session, **frame: Any) -> list[dict[str, Any]]:
-    """Dispatch one frame; the text frames it produced (broadcasts left out)."""
+    """Dispatch one frame; the text frames it produced, once answered (a message is
+    answered from the store's writer task, after `on_text` returned), broadcasts
+    left out."""
     fake = wire(session)
     before = len(fake.texts())
     with trio.fail_after(5):
         await on_text(session, orjson.dumps(frame).decode())
+        await session.wait_answered()
     got = fake.texts()[before:]
     return [f for f in got if f["type"] not in BROADCAST]
 

@@ -66,6 +66,38 @@ async def test_concurrent_appends_are_gap_free(store: Store) -> None:
         assert (await store.get_channel(cid)).last_seq == 300  # type: ignore[union-attr]
 
 
+async def test_append_soon_answers_in_order_once_durable(store: Store) -> None:
+    cid = await new_channel(store)
+    answers: list[AppendResult | BaseException] = []
+    all_in = trio.Event()
+
+    def done(outcome: AppendResult | BaseException) -> None:
+        answers.append(outcome)
+        if len(answers) == 4:
+            all_in.set()
+
+    for n in (1, 2, 3):
+        await store.append_soon(draft(cid, n), done)
+    await store.append_soon(draft(cid, 2), done)  # its message_id again: a repeat
+    with trio.fail_after(10):
+        await all_in.wait()
+    assert [(a.message.seq, a.duplicate) for a in answers] == [  # type: ignore[union-attr]
+        (1, False),
+        (2, False),
+        (3, False),
+        (2, True),
+    ]
+    # answered means stored: a read sees them all
+    assert [m.seq for m in await store.messages(cid, limit=10)] == [1, 2, 3]
+    missing = draft(str(uuid.uuid4()), 9)  # no such channel: answered with the error
+    failed = trio.Event()
+    got: list[AppendResult | BaseException] = []
+    await store.append_soon(missing, lambda o: (got.append(o), failed.set()))
+    with trio.fail_after(10):
+        await failed.wait()
+    assert isinstance(got[0], Exception) and not isinstance(got[0], AppendResult)
+
+
 async def test_last_seqs_reads_many_channels_at_once(store: Store) -> None:
     a, b = await new_channel(store, "a"), await new_channel(store, "b")
     for n in range(3):

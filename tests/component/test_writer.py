@@ -19,7 +19,8 @@ class _Job(Job):
         self.value = value
         self.result = None
         self.error = None
-        self.done = trio.Event()
+        self.done = None
+        self.on_done = None
 
 
 async def test_in_thread_runs_off_the_trio_thread_and_reports_errors() -> None:

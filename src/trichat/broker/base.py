@@ -115,6 +115,11 @@ class Broker(Protocol):
 
     async def publish(self, event: Event) -> None: ...
 
+    def publish_now(self, event: Event) -> None:
+        """`publish` without waiting for anything (each implementation's `publish`
+        is this): for a caller that cannot await, such as a store's writer task
+        answering a committed message."""
+
     def events(self) -> AsyncIterator[Event]:
         """The one stream of events for this instance's subscribed channels."""
 

@@ -28,6 +28,9 @@ class MemoryBroker:
         return True
 
     async def publish(self, event: Event) -> None:
+        self.publish_now(event)
+
+    def publish_now(self, event: Event) -> None:
         if not hand_over(event, self.local_route, self._send):
             self.dropped += 1  # supervisors see the seq gap and read the store
 

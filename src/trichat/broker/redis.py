@@ -119,6 +119,10 @@ class RedisBroker:
     # ---- events --------------------------------------------------------------------
 
     async def publish(self, event: Event) -> None:
+        self.publish_now(event)
+
+    def publish_now(self, event: Event) -> None:
+        """Routed here at once; queued for the publisher task to send to Redis."""
         if not hand_over(event, self.local_route, self._send):
             self.dropped += 1
         if self._link.up:

@@ -115,8 +115,12 @@ class Core:
 
     async def publish(self, event: Event) -> None:
         """Best effort: a lost message event is a seq gap that supervisors heal."""
+        self.publish_now(event)
+
+    def publish_now(self, event: Event) -> None:
+        """`publish`, callable where nothing may be awaited (it never waits)."""
         try:
-            await self.broker.publish(event)
+            self.broker.publish_now(event)
         except BrokerUnavailable as exc:
             log.warning("publish to the broker failed: %s", exc)
 

@@ -10,6 +10,7 @@ from trichat.broker.base import MESSAGE, TYPING, Event
 from trichat.errors import (
     BAD_REQUEST,
     FORBIDDEN,
+    NOT_FOUND,
     RATE_LIMITED,
     UNAVAILABLE,
     ClientError,
@@ -52,30 +53,74 @@ class MessageOps(ChannelOps):
         `parent_seq`: a reply in that root's thread (the store rules on the root).
         `on_stored` is called once it is durable, just before it is published (the
         WebSocket door acks there: its ack precedes the sender's own copy)."""
-        ids = {"channel_id": channel_id, "message_id": message_id}
-        check_content(content, self.settings.max_content_chars, **ids)
-        await self._spend_message(who, **ids)
-        draft = MessageDraft(
-            channel_id=channel_id,
-            message_id=message_id or new_message_id(),
-            user_id=who.user_id,
-            username=who.username,
-            display_name=who.display_name,
-            avatar_url=who.avatar_url,
-            content=content,
-            kind=kind,
-            created_at=now_ms(),
-            parent_seq=parent_seq,
-        )
-        result = await self._logged(self.store.append(draft), **ids)
+        draft = await self._draft(who, channel_id, content, message_id, kind, parent_seq)
+        result = await self._logged(self.store.append(draft), channel_id, message_id)
         if on_stored is not None:
             on_stored(result)
+        self.publish_stored(result)
+        return result
+
+    async def send_soon(
+        self,
+        who: Principal,
+        channel_id: str,
+        content: str,
+        message_id: str | None,
+        answer: Callable[[AppendResult | ClientError], None],
+    ) -> None:
+        """`send` for a door that answers later (not a reply): the checks and the
+        rate limit raise here; once the message is queued for the store this
+        returns, and `answer` is called from the store's writer task with the result
+        once it is durable (the door acks, then calls `publish_stored`), or with the
+        `ClientError` that refused it."""
+        draft = await self._draft(who, channel_id, content, message_id, USER, None)
+
+        def stored(outcome: AppendResult | BaseException) -> None:
+            if isinstance(outcome, BaseException):
+                answer(_refusal(outcome, channel_id, message_id))
+            else:
+                answer(outcome)
+
+        try:
+            await self.store.append_soon(draft, stored)
+        except StoreUnavailable as exc:
+            raise _refusal(exc, channel_id, message_id) from exc
+
+    def publish_stored(self, result: AppendResult) -> None:
+        """A message the store took: to every member (a repeat is not published)."""
         if not result.duplicate:
             msg = result.message
-            await self.publish(
-                Event(MESSAGE, channel_id, msg.seq, encode_message(msg), stamp=msg.created_at)
+            event = Event(
+                MESSAGE, msg.channel_id, msg.seq, encode_message(msg), stamp=msg.created_at
             )
-        return result
+            self.publish_now(event)
+
+    async def _draft(
+        self,
+        who: Principal,
+        channel_id: str,
+        content: str,
+        message_id: str | None,
+        kind: str,
+        parent_seq: int | None,
+    ) -> MessageDraft:
+        """The message to store, once its content is valid and its sender had a token."""
+        check_content(
+            content, self.settings.max_content_chars, channel_id=channel_id, message_id=message_id
+        )
+        await self._spend_message(who, channel_id=channel_id, message_id=message_id)
+        return MessageDraft(
+            channel_id,
+            message_id or new_message_id(),
+            who.user_id,
+            who.username,
+            who.display_name,
+            who.avatar_url,
+            content,
+            kind,
+            now_ms(),
+            parent_seq,
+        )
 
     async def _spend_message(self, who: Principal, **ids: str | None) -> None:
         """One token of the user's message bucket (every change of the log spends
@@ -87,16 +132,13 @@ class MessageOps(ChannelOps):
             message = f"more than {per_minute} messages a minute"
             raise ClientError(RATE_LIMITED, message, retry_after=wait, **ids)
 
-    async def _logged(self, write: Awaitable[T], **ids: str | None) -> T:
+    async def _logged(self, write: Awaitable[T], channel_id: str, message_id: str | None) -> T:
         """A write of the channel's log: a store that cannot take it is
         `unavailable`, a rule it broke (`LogRefused`) is the rule's error."""
         try:
             return await write
-        except StoreUnavailable as exc:
-            log.warning("log write refused: %s", exc)
-            raise ClientError(UNAVAILABLE, "the store cannot take it now; retry", **ids) from exc
-        except LogRefused as exc:
-            raise ClientError(exc.code, exc.message, **ids) from None
+        except (StoreUnavailable, LogRefused) as exc:
+            raise _refusal(exc, channel_id, message_id) from exc
 
     async def post(
         self,
@@ -155,3 +197,19 @@ class MessageOps(ChannelOps):
         seq, in current state (their later events folded in, not sent)."""
         page = self.store.messages(channel_id, before=before, limit=limit)
         return await self._store_call(page)  # type: ignore[no-any-return]
+
+
+def _refusal(exc: BaseException, channel_id: str, message_id: str | None) -> ClientError:
+    """What a failed write of the log tells the client. A failure the store has no
+    name for is logged and answered `unavailable` (the client may resend: the
+    message_id makes that safe); a message answered by a callback must be answered."""
+    ids = {"channel_id": channel_id, "message_id": message_id}
+    if isinstance(exc, LogRefused):
+        return ClientError(exc.code, exc.message, **ids)
+    if isinstance(exc, LookupError):  # the channel is gone (deleted since the join)
+        return ClientError(NOT_FOUND, "no such channel", **ids)
+    if isinstance(exc, StoreUnavailable):
+        log.warning("log write refused: %s", exc)
+    else:
+        log.error("storing a message failed", exc_info=exc)
+    return ClientError(UNAVAILABLE, "the store cannot take it now; retry", **ids)

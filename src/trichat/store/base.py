@@ -99,6 +99,13 @@ class Store(Protocol):
     # messages
     async def append(self, draft: MessageDraft) -> AppendResult: ...
 
+    async def append_soon(
+        self, draft: MessageDraft, done: Callable[[AppendResult | BaseException], None]
+    ) -> None:
+        """Queue a message that is not a reply, as `append` stores it; returns once
+        it is queued, and `done` is called (from the store's writer task) with the
+        result once it is durable, or with the exception `append` would raise."""
+
     async def messages(
         self,
         channel_id: str,

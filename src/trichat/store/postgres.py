@@ -57,7 +57,8 @@ class _Append(Job):
         self.draft = draft
         self.result: AppendResult | None = None
         self.error: BaseException | None = None
-        self.done = trio.Event()
+        self.done = None
+        self.on_done = None
 
 
 # Every append of a batch in one statement: the channels' rows are locked first, in
@@ -315,6 +316,12 @@ class PostgresStore(SqlStore):
         if draft.parent_seq is not None:  # a reply: its root is checked and counted
             return await self._write(partial(pg_log.reply, draft=draft))
         return await self._writer.submit(_Append(draft))  # type: ignore[no-any-return]
+
+    async def append_soon(
+        self, draft: MessageDraft, done: Callable[[AppendResult | BaseException], None]
+    ) -> None:
+        assert draft.parent_seq is None, "a reply goes through append"
+        await self._writer.submit_soon(_Append(draft), done)
 
     async def change(self, op: Change) -> ChangeResult:
         return await self._write(partial(pg_log.change, op=op))

@@ -38,8 +38,9 @@ from trichat.models import AppendResult, Change, ChangeResult, MessageDraft, Rea
 from trichat.store.log_sql import LogStatements, check_parent, facts, rule, steps
 from trichat.store.read_sql import ReadStatements
 from trichat.store.rows import MESSAGES, Row, as_event, log_item
-from trichat.store.sql import SQLITE, SqlStore, Statements, no_channel
+from trichat.store.sql import SQLITE, SqlStore, Statements
 from trichat.store.sqlite_files import WritableFiles, lock_file
+from trichat.store.sqlite_seqs import Seqs
 from trichat.store.sqlite_upgrade import ensure_schema
 from trichat.store.writer import Job, Writer, in_thread, running
 
@@ -72,58 +73,8 @@ class _Job(Job):
         self.savepoint = savepoint
         self.result: Any = None
         self.error: BaseException | None = None
-        self.done = trio.Event()
-
-
-class _Seqs:
-    """Each channel's last seq and message total as the writer last wrote them. The
-    writer connection is the only one that writes `channels.last_seq` and
-    `msg_total`, so after one read per channel an append numbers its message with
-    no statement; every batch then writes each channel's new values once, just
-    before its COMMIT. A batch that fails as a whole (rolled back) makes the writer
-    forget everything and read again."""
-
-    MAX_CHANNELS = 100_000  # past this, forgotten after a flush (read again on use)
-
-    def __init__(self) -> None:
-        self.last: dict[str, list[int]] = {}  # channel → [last seq, message total]
-        self.dirty: set[str] = set()
-
-    def of(self, c: sqlite3.Connection, channel_id: str) -> list[int]:
-        """[last seq, message total] of the channel as this transaction has them."""
-        known = self.last.get(channel_id)
-        if known is None:
-            sql = "SELECT last_seq, msg_total FROM channels WHERE id = ?"
-            row = c.execute(sql, (channel_id,)).fetchone()
-            if row is None:
-                raise LookupError(no_channel(channel_id))
-            known = self.last[channel_id] = [row[0], row[1]]
-        return known
-
-    def next(self, c: sqlite3.Connection, channel_id: str) -> int:
-        return self.of(c, channel_id)[0] + 1
-
-    def took(self, channel_id: str, seq: int, *, message: bool = True) -> None:
-        """`seq` is stored: a message (counted in the total) or another event."""
-        known = self.last[channel_id]
-        known[0] = seq
-        if message:
-            known[1] += 1
-        self.dirty.add(channel_id)
-
-    def flush(self, c: sqlite3.Connection) -> None:
-        if self.dirty:
-            c.executemany(
-                "UPDATE channels SET last_seq = ?, msg_total = ? WHERE id = ?",
-                [(*self.last[cid], cid) for cid in self.dirty],
-            )
-            self.dirty.clear()
-        if len(self.last) > self.MAX_CHANNELS:
-            self.last.clear()
-
-    def forget(self) -> None:
-        self.last.clear()
-        self.dirty.clear()
+        self.done = None
+        self.on_done = None
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -151,7 +102,7 @@ class SqliteStore(SqlStore):
 
     def __init__(self, path: Path, synchronous: str = "full") -> None:
         self.path = path
-        # one process per file: the writer numbers messages from memory (`_Seqs`)
+        # one process per file: the writer numbers messages from memory (`sqlite_seqs.Seqs`)
         self._lock = lock_file(Path(f"{path}.lock"))
         self._files = WritableFiles(path)
         # False after a write batch failed: `ping` then proves a write before it
@@ -162,7 +113,7 @@ class SqliteStore(SqlStore):
         ensure_schema(self._writer_conn)
         self._reader_conn = _connect(path, synchronous)
         self._checkpoint_conn = _connect(path, synchronous)
-        self._seqs = _Seqs()
+        self._seqs = Seqs()
         self._read_limiter = trio.CapacityLimiter(1)
         self._writer = Writer[_Job](
             "sqlite", partial(in_thread, self._run_batch, name="trichat sqlite writer"), MAX_BATCH
@@ -294,6 +245,15 @@ class SqliteStore(SqlStore):
     async def append(self, draft: MessageDraft) -> AppendResult:
         if draft.parent_seq is not None:
             return await self._write(partial(self._reply, draft))
+        return await self._writer.submit(self._append_job(draft))  # type: ignore[no-any-return]
+
+    async def append_soon(
+        self, draft: MessageDraft, done: Callable[[AppendResult | BaseException], None]
+    ) -> None:
+        assert draft.parent_seq is None, "a reply goes through append"
+        await self._writer.submit_soon(self._append_job(draft), done)
+
+    def _append_job(self, draft: MessageDraft) -> _Job:
         seqs = self._seqs
 
         def append(c: sqlite3.Connection) -> AppendResult:
@@ -308,7 +268,7 @@ class SqliteStore(SqlStore):
             return AppendResult(MESSAGES.record(row), duplicate=True)
 
         # no savepoint: it writes nothing, or the message and its author's count
-        return await self._writer.submit(_Job(append, False))  # type: ignore[no-any-return]
+        return _Job(append, False)
 
     def _reply(self, draft: MessageDraft, c: sqlite3.Connection) -> AppendResult:
         """A reply: its root checked, then stored and counted on the root."""

@@ -10,6 +10,7 @@ returns, then the store closes its connections.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ import trio
 from trichat.errors import StoreUnavailable
 
 T = TypeVar("T")
+log = logging.getLogger("trichat.store")
 
 # Group commit pacing: under load a writer starts at most one commit per
 # COMMIT_EVERY seconds, so the pause lets the next batch fill and one commit (one
@@ -52,13 +54,15 @@ async def batches(
 
 
 class Job:
-    """One write, answered once its batch is committed. Each store's kind of job
-    adds what it carries and sets every slot in its own `__init__` (one call per
-    write, not two: the append is the hottest path of the store)."""
+    """One write, answered once its batch is committed: its waiting caller woken
+    (`submit`), or its `on_done` called by the writer (`submit_soon`). Each store's
+    kind of job adds what it carries and sets every slot in its own `__init__` (one
+    call per write, not two: the append is the hottest path of the store)."""
 
-    __slots__ = ("done", "error", "result")
+    __slots__ = ("done", "error", "on_done", "result")
 
-    done: trio.Event
+    done: trio.Event | None  # made by `submit`: the caller waits on it
+    on_done: Callable[[Any], None] | None  # set by `submit_soon`: result or error
     error: BaseException | None
     result: Any
 
@@ -89,8 +93,25 @@ class Writer(Generic[J]):
 
     async def submit(self, job: J) -> Any:
         """Queue `job`; its result once committed, or its error raised."""
-        # room in the queue: no checkpoint here (the wait below is one). `send` would
-        # yield to the scheduler once per write (docs/performance.md, session 11)
+        done = job.done = trio.Event()
+        await self._queue(job)
+        await done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    async def submit_soon(self, job: J, on_done: Callable[[Any], None]) -> None:
+        """Queue `job` (waiting only while the queue is full); once it is committed
+        the writer's task calls `on_done` with its result, or with the exception
+        that failed it. The caller goes on meanwhile: a WebSocket reader is back at
+        its socket, with no wake-up of its own for the answer (docs/architecture.md,
+        "The message path")."""
+        job.on_done = on_done
+        await self._queue(job)
+
+    async def _queue(self, job: J) -> None:
+        # with room in the queue, no scheduler round here (`send` would yield once
+        # per write: docs/performance.md, session 11)
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
             self._send.send_nowait(job)
@@ -98,10 +119,6 @@ class Writer(Generic[J]):
             await self._send_when_room(job)
         except trio.ClosedResourceError:
             raise StoreUnavailable(f"{self.name}: the store is closing") from None
-        await job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result
 
     async def _send_when_room(self, job: J) -> None:
         try:
@@ -118,13 +135,25 @@ class Writer(Generic[J]):
             self.committed += 1
             self.observe_batch(len(batch))
             for job in batch:
-                job.done.set()
+                if job.on_done is None:
+                    job.done.set()  # type: ignore[union-attr]  # submit made it
+                else:
+                    _answer(job)
             self.in_flight = 0
 
     def close(self) -> None:
         """Refuse new jobs (`StoreUnavailable`); `run` still commits those queued.
         Callers waiting for room in a full queue are refused too."""
         self._send.close()
+
+
+def _answer(job: Job) -> None:
+    """A `submit_soon` job's answer. Its callback's failure is a bug to log, never
+    the writer's end: the other jobs of the batch are still to be answered."""
+    try:
+        job.on_done(job.result if job.error is None else job.error)  # type: ignore[misc]
+    except Exception:
+        log.exception("answering a committed write failed")
 
 
 @asynccontextmanager
