@@ -42,6 +42,8 @@ async def on_text(session: Session, text: str) -> None:
             await session.wait_answered()  # the frames before it are answered first
         await dispatch(session, frame)
     except ClientError as err:
+        if session.unanswered:  # answers go out in the order the frames came in
+            await session.wait_answered()
         refuse(session, err)
     finally:
         sessions.done_with_one()

@@ -11,6 +11,7 @@ import trio
 import trio.testing
 
 from tests.component.world import open_world, wire
+from tests.helpers.files import immutable
 from trichat import errors
 from trichat.connection import Session
 from trichat.connection_deps import JOINS
@@ -110,6 +111,51 @@ async def test_the_ack_and_the_senders_own_copy_leave_in_one_write(tmp_path: Pat
         await say(alice, type="message", channel_id=cid, content="hi", message_id="m1")
         assert [f["type"] for f in fake.texts()[frames_before + 2 :]] == ["ack"]
         assert fake.writes == before + 2
+
+
+async def test_messages_pipeline_and_other_frames_wait_for_their_acks(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        alice, cid = world.session("alice"), world.general
+        await say(alice, type="join", channel_id=cid)
+        fake = wire(alice)
+        before = len(fake.texts())
+        for n in (1, 2):  # queued for the store; the reader does not wait for either
+            await on_text(alice, orjson.dumps(message(cid, f"m{n}")).decode())
+        assert alice.unanswered == 2 and not [f for f in fake.texts()[before:] if "seq" in f]
+        # a bad frame's error and a leave wait until both are answered
+        await on_text(alice, "{not json")
+        await on_text(alice, orjson.dumps({"type": "leave", "channel_id": cid}).decode())
+        got = [(f["type"], f.get("seq")) for f in fake.texts()[before:]]
+        got = [g for g in got if g[0] in ("ack", "message", "error", "left")]
+        assert got == [
+            ("ack", 1),
+            ("message", 1),
+            ("ack", 2),
+            ("message", 2),
+            ("error", None),
+            ("left", None),
+        ]
+        assert world.sessions.inflight == 0
+
+
+async def test_a_store_that_fails_the_commit_answers_unavailable(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        alice, cid = world.session("alice"), world.general
+        await say(alice, type="join", channel_id=cid)
+        with immutable(Path(f"{world.store.path}-wal")):
+            [err] = await say(alice, **message(cid, "m1"))
+        assert (err["code"], err["message_id"]) == ("unavailable", "m1")
+        assert world.count("websocket_errors_total", type="unavailable") == 1
+        ack, echo = await say(alice, **message(cid, "m1"))  # resent once the disk is back
+        assert (ack["type"], ack["seq"], echo["type"], echo["seq"]) == ("ack", 1, "message", 1)
+        world.store._writer.close()  # a store shutting down refuses before queueing
+        [err] = await say(alice, **message(cid, "m2"))
+        assert (err["code"], err["message_id"]) == ("unavailable", "m2")
+        assert alice.unanswered == 0 and world.sessions.inflight == 0
+
+
+def message(cid: str, message_id: str) -> dict[str, Any]:
+    return {"type": "message", "channel_id": cid, "content": "hi", "message_id": message_id}
 
 
 async def test_join_with_since_sends_joined_then_what_was_missed_then_live(

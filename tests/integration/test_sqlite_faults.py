@@ -10,10 +10,6 @@ writable again. A real process: a SIGBUS would take pytest down with it.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,21 +17,10 @@ import trio
 
 from tests.conftest import SECRET
 from tests.helpers.client import http, poll_health
+from tests.helpers.files import immutable
 from tests.helpers.process import TrichatProcess
 
 API = "/api/v1/chat"
-CHATTR = shutil.which("chattr") or "/usr/bin/chattr"
-
-
-@contextmanager
-def immutable(path: Path) -> Iterator[None]:
-    if not Path(CHATTR).exists():
-        raise RuntimeError("chattr not found: apt-get install e2fsprogs")
-    subprocess.run([CHATTR, "+i", str(path)], check=True)
-    try:
-        yield
-    finally:
-        subprocess.run([CHATTR, "-i", str(path)], check=True)
 
 
 async def post(node: TrichatProcess, content: str) -> tuple[int, dict[str, object]]:
