@@ -28,17 +28,24 @@ def now_ms() -> int:
 
 
 _last_second: list[tuple[int, str]] = [(-1, "")]
+_last_stamp: list[tuple[int, str]] = [(-1, "")]
 
 
 def rfc3339(ms: int) -> str:
-    """Epoch milliseconds → `2026-01-15T10:00:00.123Z`. Every message needs one;
-    the formatted second is cached (strftime costs more than all the rest)."""
+    """Epoch milliseconds → `2026-01-15T10:00:00.123Z`. Every message needs two
+    (its ack and its frame): the last one is kept, and the formatted second
+    (strftime costs more than all the rest)."""
+    last_ms, last = _last_stamp[0]
+    if ms == last_ms:
+        return last
     seconds, millis = divmod(ms, 1000)
     cached_second, stamp = _last_second[0]
     if cached_second != seconds:
         stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         _last_second[0] = (seconds, stamp)
-    return f"{stamp}.{millis:03d}Z"
+    text = f"{stamp}.{millis:03d}Z"
+    _last_stamp[0] = (ms, text)
+    return text
 
 
 @dataclass(frozen=True, slots=True)

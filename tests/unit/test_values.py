@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from trichat.protocol import values
 from trichat.protocol.values import MAX_SEQ, canonical_uuid, has_nul, int_text, is_blank, is_seq
 
 ID = "6da78d63-0ed9-428e-84fa-c66bf2e97bd1"
@@ -57,3 +58,14 @@ def test_is_blank_sees_invisible_text(text: str, blank: bool) -> None:
 
 def test_has_nul() -> None:
     assert has_nul("a\x00") and not has_nul("a\x01b")
+
+
+def test_canonical_ids_are_remembered_up_to_a_bound() -> None:
+    values._known_ids.clear()
+    upper = ID.upper()
+    assert canonical_uuid(upper) == ID and values._known_ids[upper] == ID
+    assert canonical_uuid(upper) == ID  # from memory
+    assert canonical_uuid(ID[:-1] + "g") is None and len(values._known_ids) == 1  # never kept
+    for n in range(values._KNOWN_MAX + 1):
+        canonical_uuid(f"{n:08x}-0000-4000-8000-000000000000")
+    assert len(values._known_ids) <= values._KNOWN_MAX  # forgotten past the bound

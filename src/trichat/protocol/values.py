@@ -43,10 +43,22 @@ def is_seq(value: object) -> bool:
 
 
 def canonical_uuid(text: str) -> str | None:
-    """The canonical (lower-case, hyphenated) form of a channel id, or None."""
+    """The canonical (lower-case, hyphenated) form of a channel id, or None. Every
+    client frame names one, nearly always one seen before: those are remembered
+    (a dict lookup, not the regular expression; up to `_KNOWN_MAX` of them)."""
+    known = _known_ids.get(text)
+    if known is not None:
+        return known
     if len(text) != 36 or _UUID.fullmatch(text) is None:
         return None
-    return text.lower()
+    if len(_known_ids) >= _KNOWN_MAX:
+        _known_ids.clear()
+    canonical = _known_ids[text] = text.lower()
+    return canonical
+
+
+_KNOWN_MAX = 8_192
+_known_ids: dict[str, str] = {}
 
 
 def has_nul(text: str) -> bool:
