@@ -114,28 +114,24 @@ def _answer(session: Session, result: AppendResult | ClientError) -> None:
         if isinstance(result, ClientError):
             refuse(session, result)
             return
-        outbox = session.outbox
-        outbox.cork()
+        _corked_ack(session, result)
         try:
-            outbox.offer(frames.ws_frame(frames.encode_ack(result.message)))
-            session.deps.metrics.msg["ack"].inc()
             session.deps.service.publish_stored(result)
         finally:
-            outbox.uncork()
+            session.outbox.uncork()
     finally:
         session.answered()
 
 
+def _corked_ack(session: Session, result: AppendResult) -> None:
+    """The ack into a corked outbox: the sender's own copy, published next with no
+    checkpoint between, joins it, and `uncork` writes both at once."""
+    session.outbox.cork()
+    session.outbox.offer(frames.ws_frame(frames.encode_ack(result.message)))
+    session.deps.metrics.msg["ack"].inc()
+
+
 async def _send_reply(session: Session, frame: frames.Send) -> None:
-    outbox = session.outbox
-
-    def ack(result: AppendResult) -> None:
-        # the ack, then (published right after, no checkpoint between) the sender's
-        # own copy of the message: corked, they leave in one write
-        outbox.cork()
-        outbox.offer(frames.ws_frame(frames.encode_ack(result.message)))
-        session.deps.metrics.msg["ack"].inc()
-
     try:
         await session.deps.service.send(
             session.principal,
@@ -143,10 +139,10 @@ async def _send_reply(session: Session, frame: frames.Send) -> None:
             frame.content,
             frame.message_id,
             parent_seq=frame.parent_seq,
-            on_stored=ack,
+            on_stored=partial(_corked_ack, session),
         )
     finally:
-        outbox.uncork()
+        session.outbox.uncork()
 
 
 async def _change(session: Session, frame: frames.ChangeFrame) -> None:

@@ -41,6 +41,18 @@ def drain(sock: socket.socket) -> bytes:
         out += chunk
 
 
+async def drained_by_writer(box: Outbox, sock: socket.socket, expected: bytes) -> bytes:
+    """Run the outbox's writer until `sock` has received as many bytes as `expected`."""
+    received = bytearray()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(box.run_writer, 5.0)
+        while len(received) < len(expected):
+            await trio.lowlevel.wait_readable(sock)
+            received += drain(sock)
+        nursery.cancel_scope.cancel()
+    return bytes(received)
+
+
 async def test_direct_write_when_idle(pair: tuple[socket.socket, socket.socket]) -> None:
     a, b = pair
     box = Outbox(SocketTransport(a.fileno()), limit=4)
@@ -57,14 +69,7 @@ async def test_queue_keeps_order_and_writer_drains(
     for f in frames:
         box.offer(f)
     assert box.queued > 0  # the kernel refused some
-    received = bytearray()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(box.run_writer, 5.0)
-        while len(received) < len(b"".join(frames)):
-            await trio.lowlevel.wait_readable(b)
-            received += drain(b)
-        nursery.cancel_scope.cancel()
-    assert bytes(received) == b"".join(frames)
+    assert await drained_by_writer(box, b, b"".join(frames)) == b"".join(frames)
 
 
 async def test_overflow_closes_with_1013_after_partial_frame(
@@ -181,14 +186,7 @@ async def test_uncork_leaves_what_the_socket_refuses_to_a_writer(
     assert not backlog  # nothing written, nothing for a writer yet
     box.uncork()
     assert backlog and box.queued == 1  # the unsent tail, for the writer
-    received = bytearray()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(box.run_writer, 5.0)
-        while len(received) < len(b"".join(frames)):
-            await trio.lowlevel.wait_readable(b)
-            received += drain(b)
-        nursery.cancel_scope.cancel()
-    assert bytes(received) == b"".join(frames)
+    assert await drained_by_writer(box, b, b"".join(frames)) == b"".join(frames)
 
 
 async def test_cork_with_a_backlog_keeps_the_order(
@@ -205,11 +203,5 @@ async def test_cork_with_a_backlog_keeps_the_order(
     box.offer(b"after")
     box.uncork()  # the backlog is the writer's: uncork writes nothing ahead of it
     assert box.queued == queued + 1
-    received = bytearray()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(box.run_writer, 5.0)
-        while not received.endswith(b"after"):
-            await trio.lowlevel.wait_readable(b)
-            received += drain(b)
-        nursery.cancel_scope.cancel()
-    assert bytes(received) == b"".join(frames) + b"after"
+    expected = b"".join(frames) + b"after"
+    assert await drained_by_writer(box, b, expected) == expected

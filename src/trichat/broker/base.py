@@ -15,7 +15,7 @@ Guarantees every implementation gives:
   blocks the publisher on a slow consumer (overflow drops, the store heals).
 - Once the hub sets `local_route`, this instance's own events go to it inside
   `publish`, in publish order, instead of through `events()` (one task switch and a
-  queue less per message: docs/architecture.md, "The message path").
+  queue less per message: docs/architecture.md, "Tasks").
 - `Presence` counts connections per (channel, user) across all instances: `join`
   returns True for a user's first connection in the channel, `leave` for the last.
   Users whose instance died without leaving are reported once, cluster-wide, by

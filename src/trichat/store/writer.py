@@ -105,7 +105,7 @@ class Writer(Generic[J]):
         the writer's task calls `on_done` with its result, or with the exception
         that failed it. The caller goes on meanwhile: a WebSocket reader is back at
         its socket, with no wake-up of its own for the answer (docs/architecture.md,
-        "The message path")."""
+        "Tasks")."""
         job.on_done = on_done
         await self._queue(job)
 
