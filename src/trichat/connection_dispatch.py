@@ -83,8 +83,9 @@ def _must_be_joined(session: Session, channel_id: str, message_id: str | None = 
 
 async def _send(session: Session, frame: frames.Send) -> None:
     """A message: queued for the store, and answered from the store's writer task
-    once durable (`_answer`); the reader goes back to its socket meanwhile. A reply
-    is awaited instead (its root is checked apart from the group commit)."""
+    once durable (`_corked_ack`, the publish, `_answered`); the reader goes back to
+    its socket meanwhile. A reply is awaited instead (its root is checked apart
+    from the group commit)."""
     msg = session.deps.metrics.msg
     msg["message"].inc()
     _must_be_joined(session, frame.channel_id, frame.message_id)
@@ -99,25 +100,22 @@ async def _send(session: Session, frame: frames.Send) -> None:
             frame.channel_id,
             frame.content,
             frame.message_id,
-            partial(_answer, session),
+            on_stored=partial(_corked_ack, session),
+            answered=partial(_answered, session),
         )
     except BaseException:
         session.answered()
         raise
 
 
-def _answer(session: Session, result: AppendResult | ClientError) -> None:
-    """The store's answer to a queued message (in the writer's task): the ack, and
-    then (published right after, nothing between) the sender's own copy, corked to
-    leave in one write; or the refusal."""
+def _answered(session: Session, result: AppendResult | ClientError) -> None:
+    """A queued message's end (in the store's writer task): acked and published,
+    so the cork comes off (the ack and the sender's own copy leave in one write);
+    or refused."""
     try:
         if isinstance(result, ClientError):
             refuse(session, result)
-            return
-        _corked_ack(session, result)
-        try:
-            session.deps.service.publish_stored(result)
-        finally:
+        else:
             session.outbox.uncork()
     finally:
         session.answered()

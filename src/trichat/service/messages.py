@@ -66,20 +66,26 @@ class MessageOps(ChannelOps):
         channel_id: str,
         content: str,
         message_id: str | None,
-        answer: Callable[[AppendResult | ClientError], None],
+        *,
+        on_stored: Callable[[AppendResult], None],
+        answered: Callable[[AppendResult | ClientError], None],
     ) -> None:
-        """`send` for a door that answers later (not a reply): the checks and the
-        rate limit raise here; once the message is queued for the store this
-        returns, and `answer` is called from the store's writer task with the result
-        once it is durable (the door acks, then calls `publish_stored`), or with the
-        `ClientError` that refused it."""
+        """`send` for a door that is answered later (not a reply): the checks and
+        the rate limit raise here; once the message is queued for the store this
+        returns. From the store's writer task, once it is durable: `on_stored` (the
+        door acks), the publish, then `answered` with the result; or only
+        `answered`, with the `ClientError` that refused it."""
         draft = await self._draft(who, channel_id, content, message_id, USER, None)
 
         def stored(outcome: AppendResult | BaseException) -> None:
             if isinstance(outcome, BaseException):
-                answer(_refusal(outcome, channel_id, message_id))
-            else:
-                answer(outcome)
+                answered(_refusal(outcome, channel_id, message_id))
+                return
+            try:
+                on_stored(outcome)
+                self.publish_stored(outcome)
+            finally:
+                answered(outcome)
 
         try:
             await self.store.append_soon(draft, stored)
