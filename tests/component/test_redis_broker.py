@@ -15,6 +15,7 @@ from tests.helpers.redis import RedisServer
 from trichat import aio
 from trichat.broker.base import MESSAGE, PERSONAL, RESYNC, Departure, Event
 from trichat.broker.redis import RedisBackends, open_redis
+from trichat.broker.redis_limits import _Spend
 from trichat.models import PresenceEntry, ReadMark, now_ms
 
 
@@ -136,6 +137,39 @@ async def test_concurrent_spends_share_pipelines_and_stay_exact(
     assert sorted(waits)[:100] == [0.0] * 100
     assert all(0 < w <= 0.6 for w in sorted(waits)[100:])  # the bucket refills at 100/min
     assert 1 <= crossings < 100  # the first instance's 100 spends, in a few pipelines
+
+
+async def test_pipelined_spends_send_no_script_check_and_survive_a_flushed_script(
+    cluster: list[RedisBackends], redis_server: RedisServer
+) -> None:
+    """A pipeline of spends is EVALSHA alone: no SCRIPT EXISTS round trip before it
+    (redis-py's pipelined script object sends one each time). A Redis that lost the
+    script (SCRIPT FLUSH, as after a restart) answers NOSCRIPT: the limiter loads it
+    again, and the bucket stays exact."""
+    redis = cluster[0]
+
+    async def burst(bucket: str, n: int, capacity: int) -> list[float]:
+        waits: list[float] = []
+
+        async def send() -> None:
+            waits.append(await redis.limits.spend(bucket, capacity, 60.0))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(n):
+                nursery.start_soon(send)
+        return sorted(waits)
+
+    waits = await burst("msg:crowd", 60, 40)
+    assert waits[:40] == [0.0] * 40 and all(w > 0 for w in waits[40:])
+    stats = redis_server.command("INFO", "commandstats")
+    assert b"cmdstat_evalsha:calls=" in stats  # 60, and the first one's NOSCRIPT
+    assert b"cmdstat_script|exists" not in stats
+
+    assert redis_server.command("SCRIPT", "FLUSH") == b"+OK\r\n"
+    batch = [_Spend("trichat:rl:msg:flushed", 2, 60.0) for _ in range(3)]
+    waits_raw = await aio.run(redis.limits._pipelined, batch)  # NOSCRIPT, then again
+    assert [float(w) for w in waits_raw][:2] == [0.0, 0.0] and float(waits_raw[2]) > 0
+    assert redis.link.up
 
 
 async def test_a_killed_instance_users_are_reaped_and_reported(

@@ -11,11 +11,13 @@ instance rather than refused.
 
 from __future__ import annotations
 
+from typing import Any
+
 import trio
 
 from trichat.broker import redis_lua
 from trichat.broker.local import LocalLimiter
-from trichat.broker.redis_link import RedisLink
+from trichat.broker.redis_link import NO_SCRIPT, RedisLink
 from trichat.errors import BrokerUnavailable
 
 BATCH = 256  # spends per pipeline at most
@@ -89,12 +91,28 @@ class RedisLimiter:
             spend.done.set()
 
     async def _pipelined(self, batch: list[_Spend]) -> list[bytes]:
-        """(asyncio) Every spend of `batch` in one pipeline."""
+        """(asyncio) Every spend of `batch` in one pipeline of EVALSHA. Not the
+        script object's pipeline form: redis-py then sends SCRIPT EXISTS first, a
+        second round trip per pipeline (docs/performance.md, "Performance IV"). A
+        Redis that lost the script (restarted, flushed) answers NOSCRIPT: load it,
+        and send the pipeline once more."""
         if len(batch) == 1:
             keys, args = batch[0].args
-            return [await self._script(keys, args)]
+            return [await self._script(keys, args)]  # loads the script when missing
+        results = await self._evalsha_all(batch)
+        if any(isinstance(r, NO_SCRIPT) for r in results):
+            self._script.sha = await self._link.client.script_load(redis_lua.RATE_LIMIT)
+            results = await self._evalsha_all(batch)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    async def _evalsha_all(self, batch: list[_Spend]) -> list[Any]:
+        """(asyncio) One pipeline; errors come back in place, not raised."""
+        sha = self._script.sha
         async with self._link.client.pipeline(transaction=False) as pipe:
             for spend in batch:
                 keys, args = spend.args
-                await self._script(keys, args, client=pipe)
-            return list(await pipe.execute())
+                pipe.evalsha(sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
