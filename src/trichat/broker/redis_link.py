@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 import trio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from trichat import aio
 from trichat.errors import BrokerUnavailable
@@ -33,7 +33,6 @@ MAX_CONNECTIONS = 64  # per instance; commands beyond wait for a free one
 COMMAND_WAIT = 1.0
 # what a Redis command can fail with: the driver's errors, the socket's, our deadline
 FAILURES = (RedisError, OSError, trio.TooSlowError)
-NO_SCRIPT = NoScriptError  # Redis lost a Lua script (restarted, flushed): load it again
 
 
 class RedisLink:

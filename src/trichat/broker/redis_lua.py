@@ -112,25 +112,35 @@ end
 return out
 """
 
-# KEYS: bucket  ARGV: capacity, period (s)  → '0' when allowed, else seconds to wait.
-# Redis' own clock, so instances with skewed clocks share one bucket fairly. The
-# reply is a string: Lua numbers would come back truncated to integers.
+# KEYS: buckets  ARGV: capacity, period (s) of each, in turn → per bucket, '0' when
+# allowed, else seconds to wait; spent in order (a bucket named twice pays twice).
+# Redis' own clock, so instances with skewed clocks share one bucket fairly. Each
+# reply is a string: Lua numbers would come back truncated to integers. One script
+# call for a whole batch of spends: in a pipeline each command costs redis-py its
+# own packing and reply parsing (docs/performance.md, "Performance IV"). The keys
+# of a batch need not share a Redis Cluster slot only because trichat runs on one
+# Redis (or a primary with replicas), not on Redis Cluster.
 RATE_LIMIT = """
-local capacity, period = tonumber(ARGV[1]), tonumber(ARGV[2])
-local rate = capacity / period
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local state = redis.call('HMGET', KEYS[1], 't', 'n')
-local tokens = capacity
-if state[1] then
-  tokens = math.min(capacity, tonumber(state[2]) + math.max(0, now - tonumber(state[1])) * rate)
+local waits = {}
+for i, key in ipairs(KEYS) do
+  local capacity, period = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local rate = capacity / period
+  local state = redis.call('HMGET', key, 't', 'n')
+  local tokens = capacity
+  if state[1] then
+    tokens = math.min(capacity, tonumber(state[2]) + math.max(0, now - tonumber(state[1])) * rate)
+  end
+  if tokens >= 1 - 1e-9 then
+    redis.call('HSET', key, 't', tostring(now), 'n', tostring(math.max(0, tokens - 1)))
+    redis.call('PEXPIRE', key, math.ceil(period * 1000))
+    waits[i] = '0'
+  else
+    waits[i] = tostring((1 - tokens) / rate)
+  end
 end
-if tokens >= 1 - 1e-9 then
-  redis.call('HSET', KEYS[1], 't', tostring(now), 'n', tostring(math.max(0, tokens - 1)))
-  redis.call('PEXPIRE', KEYS[1], math.ceil(period * 1000))
-  return '0'
-end
-return tostring((1 - tokens) / rate)
+return waits
 """
 
 # KEYS: rd (the user's), rc (the channel's)  ARGV: channel, user, seq, at, floor,
