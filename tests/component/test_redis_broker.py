@@ -110,11 +110,11 @@ async def test_presence_and_rate_limits_are_cluster_wide(cluster: list[RedisBack
     assert waits[:2] == [0.0, 0.0] and 29.0 < waits[2] <= 30.0
 
 
-async def test_concurrent_spends_share_pipelines_and_stay_exact(
+async def test_concurrent_spends_share_script_calls_and_stay_exact(
     cluster: list[RedisBackends],
 ) -> None:
     """300 senders at once on three instances, one bucket of 100: the spends go in
-    pipelines (fewer crossings than spends), and exactly 100 get through."""
+    batches (fewer crossings than spends), and exactly 100 get through."""
     waits: list[float] = []
     crossings = 0
     link = cluster[0].link
@@ -135,7 +135,7 @@ async def test_concurrent_spends_share_pipelines_and_stay_exact(
             nursery.start_soon(send, cluster[i % 3])
     assert sorted(waits)[:100] == [0.0] * 100
     assert all(0 < w <= 0.6 for w in sorted(waits)[100:])  # the bucket refills at 100/min
-    assert 1 <= crossings < 100  # the first instance's 100 spends, in a few pipelines
+    assert 1 <= crossings < 100  # the first instance's 100 spends, in a few batches
 
 
 async def test_a_batch_of_spends_is_one_script_call_and_survives_a_flushed_script(

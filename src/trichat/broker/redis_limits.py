@@ -1,13 +1,12 @@
 """Rate limits on Redis: one token bucket per key for the whole cluster.
 
-Each batch of spends is one atomic Lua script (`redis_lua.RATE_LIMIT`) on Redis' own clock.
 Spends are batched: every spend waiting when the previous call returns goes in the
-next one, one script call over all their buckets, so concurrent senders share one
-crossing of the trio/asyncio bridge (~470 µs of CPU on its own, docs/performance.md)
-and one command instead of paying one each.
-A lone spend goes at once from its caller's task, as before. While Redis is down
-this instance's own buckets answer (`local.LocalLimiter`): a sender is limited per
-instance rather than refused.
+next one, one atomic Lua script over all their buckets (`redis_lua.RATE_LIMIT`, on
+Redis' own clock), so concurrent senders share one crossing of the trio/asyncio
+bridge (~470 µs of CPU on its own, docs/performance.md) and one command instead of
+paying one each. A lone spend goes at once from its caller's task, as before.
+While Redis is down this instance's own buckets answer (`local.LocalLimiter`): a
+sender is limited per instance rather than refused.
 """
 
 from __future__ import annotations
