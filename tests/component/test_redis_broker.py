@@ -138,6 +138,36 @@ async def test_concurrent_spends_share_script_calls_and_stay_exact(
     assert 1 <= crossings < 100  # the first instance's 100 spends, in a few batches
 
 
+async def test_spends_close_behind_a_call_wait_for_the_next_one_and_share_it(
+    cluster: list[RedisBackends],
+) -> None:
+    """Calls are paced: a spend arriving within `spend_every` of the last call's
+    start waits for the next one, so spends that arrive one after another (many
+    senders, each alone) share calls as well as spends that arrive at once."""
+    redis = cluster[0]
+    redis.limits.spend_every = 0.25  # wide enough that the six below queue within it
+    crossings = 0
+    command = redis.link.command
+
+    async def counted(what: str, fn: object, *args: object) -> object:
+        nonlocal crossings
+        crossings += what == "rate_limit"
+        return await command(what, fn, *args)
+
+    redis.link.command = counted  # type: ignore[method-assign]
+    assert await redis.limits.spend("msg:first", 5, 60.0) == 0.0  # alone, at once
+    waits: list[float] = []
+
+    async def send(i: int) -> None:
+        waits.append(await redis.limits.spend(f"msg:u{i}", 5, 60.0))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(6):  # each alone, none while a call is out
+            nursery.start_soon(send, i)
+    assert waits == [0.0] * 6
+    assert crossings == 2  # unpaced, the first of the six would have gone alone
+
+
 async def test_a_batch_of_spends_is_one_script_call_and_survives_a_flushed_script(
     cluster: list[RedisBackends], redis_server: RedisServer
 ) -> None:
