@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from tests.component.backends import FAST, kill_an_instance_with_bob
+from tests.helpers.aio_timers import counted_timers
 from tests.helpers.redis import RedisServer
 from trichat import aio
 from trichat.broker.base import MESSAGE, PERSONAL, RESYNC, Departure, Event
@@ -289,3 +290,21 @@ async def test_more_concurrent_commands_than_pool_connections_wait_their_turn(
                 nursery.start_soon(slow, i)
         assert answers == [None] * (MAX_CONNECTIONS * 5)
         assert redis.broker.healthy
+
+
+async def test_redis_commands_arm_no_asyncio_timers(cluster: list[RedisBackends]) -> None:
+    """Deadlines are trio's (`RedisLink.command`): redis-py runs with no socket
+    timeout and a plain pool, so a spend or a publish arms no asyncio timer (each
+    would cost trio-asyncio's loop a queued handle, a heap push and a pop)."""
+    a, b = cluster[0], cluster[1]
+    await b.broker.subscribe("room")
+    async with aclosing(b.broker.events()) as events:
+        await a.limits.spend("msg:warm", 5, 60.0)  # pooled connections opened (each
+        await a.broker.publish(Event(MESSAGE, "room", 0, b"{}"))  # arms its connect's)
+        assert (await next_event(events)).seq == 0
+        with counted_timers() as timers:
+            for n in range(20):
+                assert await a.limits.spend(f"msg:t{n}", 5, 60.0) == 0.0
+                await a.broker.publish(Event(MESSAGE, "room", n + 1, b"{}"))
+                assert (await next_event(events)).seq == n + 1
+        assert timers[0] == 0

@@ -6,6 +6,7 @@ import trio
 import trio.testing
 
 from tests.component.stores import draft, migrated_database, new_channel
+from tests.helpers.aio_timers import counted_timers
 from tests.helpers.pg import PostgresServer
 from trichat import aio
 from trichat.models import AppendResult
@@ -110,3 +111,22 @@ async def test_two_instances_appending_across_the_same_channels_never_deadlock(
                 seqs = sorted(r.message.seq for r in results if r.message.channel_id == cid)
                 assert seqs == list(range(1, 41))
                 assert (await a.get_channel(cid)).last_seq == 40  # type: ignore[union-attr]
+
+
+async def test_a_store_call_arms_two_asyncio_timers_at_most(
+    postgres_server: PostgresServer,
+) -> None:
+    """Each asyncio timer costs trio-asyncio's loop a queued handle, a heap push and a
+    pop: a call arms its deadline and its release's budget, not the pool's timed
+    acquire (a task and a timer) or a `command_timeout` per statement."""
+    async with aio.open_aio_loop():
+        dsn = await migrated_database(postgres_server)
+        async with open_postgres_store(dsn) as store:
+            cid = await new_channel(store)
+            await store.ping()  # the connections used below are open (connecting
+            await store.append(draft(cid, 99))  # arms a timer of its own)
+            with counted_timers() as timers:
+                for n in range(20):
+                    await store.ping()
+                    await store.append(draft(cid, n))
+            assert 0 < timers[0] <= 2 * 40

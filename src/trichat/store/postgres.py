@@ -36,13 +36,18 @@ from trichat.store.writer import Job, Writer, running
 T = TypeVar("T")
 MAX_BATCH = 256  # appends per transaction
 # seconds one store call may take: a stalled PostgreSQL (sockets open, nothing
-# answering) is an outage found by this deadline. It bounds the wait for a pooled
-# connection, the call itself, and the release (asyncpg then drops the connection).
+# answering) is an outage found by this deadline. It bounds connecting a pooled
+# connection, the call itself, and the release (asyncpg then drops the connection):
+# two asyncio timers per call (`asyncio.timeout`, the release's), no more. Under
+# trio-asyncio each is a handle queued, heaped and popped; the pool's timed acquire
+# (a task and a timer) and asyncpg's `command_timeout` (one per statement) are gone:
+# 686, 670, 668 → 671, 639, 609 µs per message (docs/performance.md, "Performance V").
 # It must be met on the asyncio side: trio-asyncio cannot abandon an asyncio task,
 # so a trio cancel scope around a call that asyncpg cannot finish would wait too.
 CALL_WAIT = 2.0
-# seconds a call may wait for a pooled connection: a queue of this instance's own
-# (a storm of joins after a restart), so it is longer, and missing it marks nothing
+# seconds a call may wait for a pooled connection (in trio, `PostgresStore._slots`):
+# a queue of this instance's own (a storm of joins after a restart), so it is
+# longer, and missing it marks nothing
 POOL_WAIT = 10.0
 # the advisory lock key every trichat instance on a database takes (`claim`)
 INSTANCE_LOCK = int.from_bytes(b"trichat1", "big")
@@ -160,18 +165,19 @@ def _changed(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-class _PoolBusy(Exception):
-    """Every pooled connection stayed busy for `POOL_WAIT`."""
-
-
 class PostgresStore(SqlStore):
     name = "postgres"
     sql = _SQL
     reads = pg_reads.READS
     duplicate = (Conflict,)  # `_call` raises it for a unique violation
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, size: int) -> None:
         self._pool = pool
+        # pooled connections out at once: a call waits for one here, in trio, so the
+        # pool's own acquire never queues (it needs no timeout: a task and a timer
+        # per call under trio-asyncio); the claim holds one while it lasts
+        self._slots = trio.Semaphore(size)
+        self._claim_slot = False
         self._claim_conn: asyncpg.Connection | None = None  # holds the instance lock
         self._writing = 0  # writes other than appends, running on the pool
         # a call missed its deadline: calls are refused at once (not each after
@@ -193,41 +199,43 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable("postgres is not answering")
 
         async def body() -> T:
-            queued = asyncio.get_running_loop().time()
+            conn = None
             try:
-                conn = await self._pool.acquire(timeout=POOL_WAIT)
+                # one deadline for connecting (a new pooled connection), the call
+                # and its statements: asyncpg's own `command_timeout` is not set
+                async with asyncio.timeout(CALL_WAIT):
+                    conn = await self._pool.acquire()
+                    if not self._answering and not probe:  # a stall seen while queued
+                        raise StoreUnavailable("postgres is not answering")
+                    return await fn(conn)
             except TimeoutError:
-                if asyncio.get_running_loop().time() - queued < POOL_WAIT:
-                    raise  # a new connection's connect timed out: PostgreSQL stalls
-                raise _PoolBusy from None
-            try:
-                if not self._answering and not probe:  # a stall seen while queued
-                    raise StoreUnavailable("postgres is not answering")
-                try:
-                    async with asyncio.timeout(CALL_WAIT):
-                        return await fn(conn)
-                except TimeoutError:
-                    # refuse other calls now, not once the release below has waited
-                    # out the cancellation (up to CALL_WAIT more)
-                    self._answering = False
-                    raise
+                # refuse other calls now, not once the release below has waited
+                # out the cancellation (up to CALL_WAIT more)
+                self._answering = False
+                raise
             finally:
-                await self._pool.release(conn)
+                if conn is not None:
+                    await self._pool.release(conn, timeout=CALL_WAIT)
 
+        try:
+            with trio.fail_after(POOL_WAIT):
+                await self._slots.acquire()
+        except trio.TooSlowError:
+            # this instance's own queue, not PostgreSQL failing: refuse this call only
+            message = f"postgres: no pooled connection free within {POOL_WAIT:g} s"
+            raise StoreUnavailable(message) from None
         try:
             return await aio.run(body)
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(str(exc)) from None
-        except _PoolBusy:
-            # this instance's own queue, not PostgreSQL failing: refuse this call only
-            message = f"postgres: no pooled connection free within {POOL_WAIT:g} s"
-            raise StoreUnavailable(message) from None
         except TimeoutError as exc:
             self._answering = False
             self._stalled.set()
             raise StoreUnavailable(f"postgres: no answer within {CALL_WAIT:g} s") from exc
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"postgres: {exc}") from exc
+        finally:
+            self._slots.release()
 
     async def _write(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """A write outside the writer, counted in `pending_writes`."""
@@ -283,8 +291,9 @@ class PostgresStore(SqlStore):
         conn, self._claim_conn = self._claim_conn, None
         if conn is not None:
             with contextlib.suppress(*_DRIVER_ERRORS):
-                await conn.execute("SELECT pg_advisory_unlock_all()")
-            await self._pool.release(conn)
+                async with asyncio.timeout(CALL_WAIT):
+                    await conn.execute("SELECT pg_advisory_unlock_all()")
+            await self._pool.release(conn, timeout=CALL_WAIT)
 
     # ---- the Store methods not in `SqlStore` ------------------------------------
 
@@ -297,13 +306,17 @@ class PostgresStore(SqlStore):
         take = "pg_try_advisory_lock" if alone else "pg_try_advisory_lock_shared"
 
         async def body() -> bool:
-            if self._claim_conn is None:
-                self._claim_conn = await self._pool.acquire()
-            return bool(await self._claim_conn.fetchval(f"SELECT {take}($1)", INSTANCE_LOCK))
+            async with asyncio.timeout(CALL_WAIT):
+                if self._claim_conn is None:
+                    self._claim_conn = await self._pool.acquire()
+                return bool(await self._claim_conn.fetchval(f"SELECT {take}($1)", INSTANCE_LOCK))
 
+        if not self._claim_slot:  # the lock's connection is one of the pool's
+            await self._slots.acquire()
+            self._claim_slot = True
         try:
             return await aio.run(body)
-        except _DRIVER_ERRORS as exc:
+        except _DRIVER_ERRORS as exc:  # TimeoutError among them
             raise StoreUnavailable(f"postgres: {exc}") from exc
 
     async def last_seqs(self, channel_ids: list[str]) -> dict[str, int]:
@@ -364,14 +377,16 @@ async def open_postgres_store(
             max_size=max_size,
             reset=_keep_session,
             timeout=CALL_WAIT,  # connecting
-            command_timeout=CALL_WAIT,
+            # not 300 s: asyncpg arms that timer at every release, and under
+            # trio-asyncio each one waits out its 300 s on the loop's heap
+            max_inactive_connection_lifetime=0,
         )
 
     try:
         pool = await aio.run(create)
     except (asyncpg.PostgresError, OSError) as exc:
         raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
-    store = PostgresStore(pool)
+    store = PostgresStore(pool, max_size)
     try:
         async with running(store._writer, store.run_prober):
             yield store
