@@ -41,7 +41,7 @@ MAX_BATCH = 256  # appends per transaction
 # two asyncio timers per call (`asyncio.timeout`, the release's), no more. Under
 # trio-asyncio each is a handle queued, heaped and popped; the pool's timed acquire
 # (a task and a timer) and asyncpg's `command_timeout` (one per statement) are gone:
-# 686, 670, 668 → 671, 639, 609 µs per message (docs/performance.md, "Performance V").
+# 689, 670, 639 → 668, 662, 611 µs per message (docs/performance.md, "Performance V").
 # It must be met on the asyncio side: trio-asyncio cannot abandon an asyncio task,
 # so a trio cancel scope around a call that asyncpg cannot finish would wait too.
 CALL_WAIT = 2.0
