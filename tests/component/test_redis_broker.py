@@ -30,6 +30,18 @@ async def next_event(events: AsyncIterator[Event], within: float = 5.0) -> Event
         return await anext(events)
 
 
+def count_spend_calls(redis: RedisBackends) -> list[int]:
+    """A one-item list counting the rate-limit script calls `redis` sends from now."""
+    calls, command = [0], redis.link.command
+
+    async def counted(what: str, fn: object, *args: object) -> object:
+        calls[0] += what == "rate_limit"
+        return await command(what, fn, *args)
+
+    redis.link.command = counted  # type: ignore[method-assign]
+    return calls
+
+
 @pytest.fixture
 async def cluster(redis_server: RedisServer) -> AsyncIterator[list[RedisBackends]]:
     async with aio.open_aio_loop(), AsyncExitStack() as stack:
@@ -117,16 +129,7 @@ async def test_concurrent_spends_share_script_calls_and_stay_exact(
     """300 senders at once on three instances, one bucket of 100: the spends go in
     batches (fewer crossings than spends), and exactly 100 get through."""
     waits: list[float] = []
-    crossings = 0
-    link = cluster[0].link
-    command = link.command
-
-    async def counted(what: str, fn: object, *args: object) -> object:
-        nonlocal crossings
-        crossings += what == "rate_limit"
-        return await command(what, fn, *args)
-
-    link.command = counted  # type: ignore[method-assign]
+    crossings = count_spend_calls(cluster[0])
 
     async def send(redis: RedisBackends) -> None:
         waits.append(await redis.limits.spend("msg:crowd", 100, 60.0))
@@ -136,7 +139,7 @@ async def test_concurrent_spends_share_script_calls_and_stay_exact(
             nursery.start_soon(send, cluster[i % 3])
     assert sorted(waits)[:100] == [0.0] * 100
     assert all(0 < w <= 0.6 for w in sorted(waits)[100:])  # the bucket refills at 100/min
-    assert 1 <= crossings < 100  # the first instance's 100 spends, in a few batches
+    assert 1 <= crossings[0] < 100  # the first instance's 100 spends, in a few batches
 
 
 async def test_spends_close_behind_a_call_wait_for_the_next_one_and_share_it(
@@ -147,15 +150,7 @@ async def test_spends_close_behind_a_call_wait_for_the_next_one_and_share_it(
     senders, each alone) share calls as well as spends that arrive at once."""
     redis = cluster[0]
     redis.limits.spend_every = 0.25  # wide enough that the six below queue within it
-    crossings = 0
-    command = redis.link.command
-
-    async def counted(what: str, fn: object, *args: object) -> object:
-        nonlocal crossings
-        crossings += what == "rate_limit"
-        return await command(what, fn, *args)
-
-    redis.link.command = counted  # type: ignore[method-assign]
+    crossings = count_spend_calls(redis)
     assert await redis.limits.spend("msg:first", 5, 60.0) == 0.0  # alone, at once
     waits: list[float] = []
 
@@ -166,7 +161,7 @@ async def test_spends_close_behind_a_call_wait_for_the_next_one_and_share_it(
         for i in range(6):  # each alone, none while a call is out
             nursery.start_soon(send, i)
     assert waits == [0.0] * 6
-    assert crossings == 2  # unpaced, the first of the six would have gone alone
+    assert crossings[0] == 2  # unpaced, the first of the six would have gone alone
 
 
 async def test_a_batch_of_spends_is_one_script_call_and_survives_a_flushed_script(
