@@ -57,7 +57,7 @@ async def _broker_rows(args: argparse.Namespace, rows: list[tuple[str, float]]) 
         open_redis(args.redis, prefix="bridge-cost:") as redis_b,
     ):
         a, b = redis_a.broker, redis_b.broker
-        redis_a.limits.spend_every = 0.0  # one call per spend, not one per 8 ms
+        redis_a.conveyor.every = 0.0  # one tick per spend, not one per 8 ms
         rows.append(
             ("rate limiter spend (Lua token bucket)",
              await per_op(args.n, lambda: redis_a.limits.spend("bench", 10**9, 60.0)))

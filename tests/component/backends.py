@@ -15,6 +15,7 @@ from trichat import aio
 from trichat.broker.base import Broker, Presence, RateLimiter
 from trichat.broker.memory import MemoryBroker, MemoryLimiter, MemoryPresence
 from trichat.broker.redis import RedisBackends, RedisBroker, open_redis
+from trichat.broker.redis_conveyor import Conveyor
 from trichat.broker.redis_link import RedisLink
 from trichat.broker.redis_presence import RedisPresence
 from trichat.models import PresenceEntry
@@ -42,7 +43,7 @@ async def kill_an_instance_with_bob(redis_server: RedisServer, survivor: RedisBa
     link = RedisLink(redis_server.url)
     doomed = RedisPresence(link, **FAST)
     async with trio.open_nursery() as nursery:
-        await nursery.start(RedisBroker(link).run)
+        await nursery.start(RedisBroker(link, Conveyor(link)).run)
         nursery.start_soon(doomed.run)
         await doomed.join("room", PresenceEntry("bob", "Bob", 1), "d-1")
         assert [p.user_id for p in await survivor.presence.online("room")] == ["bob"]

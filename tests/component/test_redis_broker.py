@@ -3,7 +3,7 @@ shared presence and buckets, a killed instance's users dropping out, and outages
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import replace
 
@@ -30,16 +30,17 @@ async def next_event(events: AsyncIterator[Event], within: float = 5.0) -> Event
         return await anext(events)
 
 
-def count_spend_calls(redis: RedisBackends) -> list[int]:
-    """A one-item list counting the rate-limit script calls `redis` sends from now."""
-    calls, command = [0], redis.link.command
+def ticks_from_now(redis: RedisBackends) -> Callable[[], int]:
+    """How many conveyor ticks (one pipeline each: spends, publishes) `redis` has
+    sent since this call."""
+    start = redis.conveyor.ticks
+    return lambda: redis.conveyor.ticks - start
 
-    async def counted(what: str, fn: object, *args: object) -> object:
-        calls[0] += what == "rate_limit"
-        return await command(what, fn, *args)
 
-    redis.link.command = counted  # type: ignore[method-assign]
-    return calls
+def calls(commandstats: str, command: str) -> int:
+    """How many times Redis ran `command`, from `INFO commandstats`."""
+    _, found, rest = commandstats.partition(f"cmdstat_{command}:calls=")
+    return int(rest.split(",")[0]) if found else 0
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ async def test_concurrent_spends_share_script_calls_and_stay_exact(
     """300 senders at once on three instances, one bucket of 100: the spends go in
     batches (fewer crossings than spends), and exactly 100 get through."""
     waits: list[float] = []
-    crossings = count_spend_calls(cluster[0])
+    ticks = ticks_from_now(cluster[0])
 
     async def send(redis: RedisBackends) -> None:
         waits.append(await redis.limits.spend("msg:crowd", 100, 60.0))
@@ -139,18 +140,18 @@ async def test_concurrent_spends_share_script_calls_and_stay_exact(
             nursery.start_soon(send, cluster[i % 3])
     assert sorted(waits)[:100] == [0.0] * 100
     assert all(0 < w <= 0.6 for w in sorted(waits)[100:])  # the bucket refills at 100/min
-    assert 1 <= crossings[0] < 100  # the first instance's 100 spends, in a few batches
+    assert 1 <= ticks() < 100  # the first instance's 100 spends, in a few ticks
 
 
-async def test_spends_close_behind_a_call_wait_for_the_next_one_and_share_it(
+async def test_spends_close_behind_a_tick_wait_for_the_next_one_and_share_it(
     cluster: list[RedisBackends],
 ) -> None:
-    """Calls are paced: a spend arriving within `spend_every` of the last call's
-    start waits for the next one, so spends that arrive one after another (many
-    senders, each alone) share calls as well as spends that arrive at once."""
+    """Ticks are paced: a spend arriving within `every` of the last tick's start
+    waits for the next one, so spends that arrive one after another (many senders,
+    each alone) share a tick as well as spends that arrive at once."""
     redis = cluster[0]
-    redis.limits.spend_every = 0.25  # wide enough that the six below queue within it
-    crossings = count_spend_calls(redis)
+    redis.conveyor.every = 0.25  # wide enough that the six below queue within it
+    ticks = ticks_from_now(redis)
     assert await redis.limits.spend("msg:first", 5, 60.0) == 0.0  # alone, at once
     waits: list[float] = []
 
@@ -161,7 +162,7 @@ async def test_spends_close_behind_a_call_wait_for_the_next_one_and_share_it(
         for i in range(6):  # each alone, none while a call is out
             nursery.start_soon(send, i)
     assert waits == [0.0] * 6
-    assert crossings[0] == 2  # unpaced, the first of the six would have gone alone
+    assert ticks() == 2  # unpaced, the first of the six would have gone alone
 
 
 async def test_a_batch_of_spends_is_one_script_call_and_survives_a_flushed_script(
@@ -170,7 +171,7 @@ async def test_a_batch_of_spends_is_one_script_call_and_survives_a_flushed_scrip
     """Spends waiting together go as one EVALSHA over all their buckets (no pipeline
     of one command each, no SCRIPT EXISTS before it), each bucket spent in turn. A
     Redis that lost the script (SCRIPT FLUSH, as after a restart) answers NOSCRIPT:
-    the script is loaded again, and the buckets stay exact."""
+    the spends go again as one EVAL (which loads it), and the buckets stay exact."""
     redis = cluster[0]
 
     async def burst(buckets: list[str], capacity: int) -> dict[str, list[float]]:
@@ -187,14 +188,14 @@ async def test_a_batch_of_spends_is_one_script_call_and_survives_a_flushed_scrip
     for waits in (await burst(["msg:a", "msg:b"], 20)).values():
         assert waits[:20] == [0.0] * 20 and all(w > 0 for w in waits[20:])
     stats = redis_server.command("INFO", "commandstats").decode()
-    calls = int(stats.split("cmdstat_evalsha:calls=")[1].split(",")[0])
-    assert calls < 30  # 60 spends, in a few calls
+    assert calls(stats, "evalsha") + calls(stats, "eval") < 30  # 60 spends, in a few calls
     assert "cmdstat_script|exists" not in stats
 
     assert redis_server.command("SCRIPT", "FLUSH") == b"+OK\r\n"
     for waits in (await burst(["msg:c", "msg:d", "msg:e"], 10)).values():
         assert waits[:10] == [0.0] * 10 and all(w > 0 for w in waits[10:])
-    assert "cmdstat_script|load" in redis_server.command("INFO", "commandstats").decode()
+    after = redis_server.command("INFO", "commandstats").decode()
+    assert calls(after, "eval") == calls(stats, "eval") + 1  # the first call after the flush
     assert redis.link.up
 
 
@@ -216,6 +217,7 @@ async def test_redis_restart_degrades_then_heals(
     a, b = cluster[0].broker, cluster[1].broker
     await b.subscribe("room")
     await cluster[1].presence.join("room", PresenceEntry("bob", "Bob", 1), "b-1")
+    assert await cluster[1].limits.spend("before", 1, 60.0) == 0.0  # connections open
     async with aclosing(a.events()) as a_events, aclosing(b.events()) as b_events:
         redis_server.stop()
         await healthy(cluster[:2], up=False)
@@ -233,6 +235,11 @@ async def test_redis_restart_degrades_then_heals(
         await a.publish(Event(MESSAGE, "room", 2, b"{}"))  # b is subscribed again
         got = await next_event(b_events)
         assert (got.channel_id, got.seq) == ("room", 2)
+        # b's conveyor connection from before the restart is not used: Redis answers
+        assert await cluster[1].limits.spend("after", 1, 60.0) == 0.0
+        assert await cluster[1].limits.spend("after", 1, 60.0) > 0.0
+        assert redis_server.command("EXISTS", "trichat:rl:after") == b":1\r\n"
+        assert cluster[1].link.up
         # the heartbeat puts bob back into the emptied Redis
         with trio.fail_after(5):
             await cluster[1].presence.wait_heartbeat()
@@ -287,19 +294,57 @@ async def test_more_concurrent_commands_than_pool_connections_wait_their_turn(
         assert redis.broker.healthy
 
 
-async def test_redis_commands_arm_no_asyncio_timers(cluster: list[RedisBackends]) -> None:
-    """Deadlines are trio's (`RedisLink.command`): redis-py runs with no socket
-    timeout and a plain pool, so a spend or a publish arms no asyncio timer (each
-    would cost trio-asyncio's loop a queued handle, a heap push and a pop)."""
-    a, b = cluster[0], cluster[1]
-    await b.broker.subscribe("room")
-    async with aclosing(b.broker.events()) as events:
-        await a.limits.spend("msg:warm", 5, 60.0)  # pooled connections opened (each
-        await a.broker.publish(Event(MESSAGE, "room", 0, b"{}"))  # arms its connect's)
-        assert (await next_event(events)).seq == 0
-        with counted_timers() as timers:
+async def test_spends_and_publishes_stay_on_trio_and_commands_arm_no_asyncio_timers(
+    redis_server: RedisServer,
+) -> None:
+    """A spend and a publish go on the conveyor's trio-side connection: they queue
+    nothing on the asyncio loop. The commands that do go through redis-py (read
+    markers here) arm no asyncio timer: deadlines are trio's (`RedisLink.command`),
+    redis-py runs with no socket timeout and a plain pool (each timer would cost
+    trio-asyncio's loop a queued handle, a heap push and a pop)."""
+    async with aio.open_aio_loop(), AsyncExitStack() as stack:
+        a, b = [  # no presence heartbeat while counting
+            await stack.enter_async_context(open_redis(redis_server.url, heartbeat_every=3600.0))
+            for _ in range(2)
+        ]
+        await healthy([a, b])
+        await b.broker.subscribe("room")
+        events = await stack.enter_async_context(aclosing(b.broker.events()))
+        await a.limits.spend("msg:warm", 5, 60.0)  # connections opened (a connect
+        await a.marks.raise_mark(ReadMark("room", "bob", 0, now_ms()), floor=-1)  # arms one)
+        with counted_timers() as queued:
             for n in range(20):
                 assert await a.limits.spend(f"msg:t{n}", 5, 60.0) == 0.0
                 await a.broker.publish(Event(MESSAGE, "room", n + 1, b"{}"))
                 assert (await next_event(events)).seq == n + 1
-        assert timers[0] == 0
+        assert queued == [0, 0]
+        with counted_timers() as queued:
+            for n in range(20):
+                await a.marks.raise_mark(ReadMark("room", "bob", n + 1, now_ms()), floor=-1)
+        assert queued[0] == 0 and queued[1] > 0
+
+
+async def test_a_stalled_redis_answers_a_spend_locally_after_the_deadline(
+    redis_server: RedisServer,
+) -> None:
+    """SIGSTOP: the conveyor's connection stays open and nothing answers. Its tick
+    misses `COMMAND_WAIT`: the spend is answered from this instance's bucket, the
+    publish in the same tick is dropped, Redis is down, and once it answers again
+    the next tick goes on a new connection."""
+    from trichat.broker.redis_link import COMMAND_WAIT
+
+    async with aio.open_aio_loop(), open_redis(redis_server.url, **FAST) as redis:
+        await healthy([redis])
+        assert await redis.limits.spend("warm", 1, 60.0) == 0.0
+        redis_server.pause()
+        try:
+            started = trio.current_time()
+            await redis.broker.publish(Event(MESSAGE, "room", 1, b"{}"))
+            assert await redis.limits.spend("k", 1, 60.0) == 0.0  # the local bucket
+            assert COMMAND_WAIT <= trio.current_time() - started < COMMAND_WAIT + 1
+            assert not redis.link.up and redis.conveyor.dropped == 1
+        finally:
+            redis_server.resume()
+        await healthy([redis])  # (the stalled call may have run once Redis woke)
+        assert await redis.limits.spend("after", 1, 60.0) == 0.0
+        assert redis_server.command("EXISTS", "trichat:rl:after") == b":1\r\n"

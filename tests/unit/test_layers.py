@@ -73,10 +73,11 @@ def test_lower_layers_do_not_import_higher_ones() -> None:
 def test_drivers_stay_in_their_modules() -> None:
     owners = {
         "trio_asyncio": {"aio.py"},
-        # the one client the Redis implementations share, and the broker's subscribed
-        # connection (redis-py's URL parsing and exceptions; hiredis parses its replies)
-        "redis": {"broker/redis_link.py", "broker/redis_pubsub.py"},
-        "hiredis": {"broker/redis_pubsub.py"},
+        # the one client the Redis implementations share, and the broker's trio-side
+        # connections (redis-py's URL parsing and exceptions; hiredis packs the
+        # conveyor's commands and parses the replies)
+        "redis": {"broker/redis_link.py", "broker/redis_resp.py"},
+        "hiredis": {"broker/redis_resp.py", "broker/redis_conveyor.py"},
         "asyncpg": {
             "store/postgres.py",
             "store/pg_migrate.py",

@@ -2,17 +2,18 @@
 runs it with the Redis presence, rate limiter and read markers on one shared client
 (`redis_link`).
 
-No delivery crosses the trio/asyncio bridge on its own:
+No delivery crosses the trio/asyncio bridge:
 
 - `publish` hands the event to this instance's own bridge at once (so local members
   never wait for Redis, and keep chatting while it is away) and queues it for the
-  publisher task, which sends everything queued in one pipeline: one crossing per
-  batch. Other instances' events arrive through one PubSub connection read on the
-  trio side (`redis_pubsub`: every event that has arrived in one wake-up, parsed by
-  hiredis), pushed into the bridge's memory channel with `send_nowait` (full:
-  dropped, and the supervisors heal the gap from the store). This instance's own
-  events come back too (Redis has no "not to me"); they are recognised by their
-  origin's prefix and skipped before anything is decoded.
+  conveyor (`redis_conveyor`), whose next tick sends everything queued in one
+  pipeline on a trio-side connection. Other instances' events arrive through one
+  PubSub connection, also read on the trio side (`redis_pubsub`: every event that
+  has arrived in one wake-up, parsed by hiredis), pushed into the bridge's memory
+  channel with `send_nowait` (full: dropped, and the supervisors heal the gap from
+  the store). This instance's own events come back too (Redis has no "not to me");
+  they are recognised by their origin's prefix and skipped before anything is
+  decoded.
 - Subscriptions follow the supervisors: `subscribe` waits for Redis to confirm, so
   a supervisor that reads the store's last seq afterwards misses nothing. A user's
   personal events (`P u:{user}`) are subscribed to while the user has a connection
@@ -39,18 +40,16 @@ import orjson
 import trio
 
 from trichat.broker.base import KICK, PERSONAL, RESYNC, Event, drain, hand_over
+from trichat.broker.redis_conveyor import Conveyor
 from trichat.broker.redis_limits import RedisLimiter
 from trichat.broker.redis_link import COMMAND_WAIT, FAILURES, RedisLink
 from trichat.broker.redis_marks import RedisMarks
 from trichat.broker.redis_presence import RedisPresence
 from trichat.broker.redis_pubsub import PubSubConnection
-from trichat.errors import BrokerUnavailable
 
 log = logging.getLogger("trichat.broker")
 
 EVENT_BUFFER = 65_536  # events waiting for this instance's bridge
-OUT_BUFFER = 65_536  # events waiting for the publisher
-PUBLISH_BATCH = 512
 CONFIRM_WAIT = 2.0  # seconds `subscribe` waits for Redis to confirm
 CONNECT_WAIT = 3.0  # seconds the broker waits for Redis at start before serving anyway
 # reconnect attempts: the last delay bounds how long after Redis is back this
@@ -77,8 +76,9 @@ def decode_event(channel_id: str, data: bytes) -> tuple[bytes, Event]:
 class RedisBroker:
     name = "redis"
 
-    def __init__(self, link: RedisLink) -> None:
+    def __init__(self, link: RedisLink, conveyor: Conveyor) -> None:
         self._link = link
+        self._conveyor = conveyor
         link.on_down = self._reconnect
         self._ev_prefix = f"{link.prefix}ev:"
         self._user_prefix = f"{link.prefix}u:"  # a user's personal events
@@ -90,7 +90,6 @@ class RedisBroker:
         self._own = link.origin + b"\n"  # how this instance's events start on the wire
         self._send, self._recv = trio.open_memory_channel[Event](EVENT_BUFFER)
         self.local_route: Callable[[Event], None] | None = None  # set by the hub
-        self._out_send, self._out_recv = trio.open_memory_channel[Event](OUT_BUFFER)
         # Redis channel → how many want it (a chat channel's supervisors, a user's
         # sessions)
         self._refs: dict[str, int] = {}
@@ -122,14 +121,12 @@ class RedisBroker:
         self.publish_now(event)
 
     def publish_now(self, event: Event) -> None:
-        """Routed here at once; queued for the publisher task to send to Redis."""
+        """Routed here at once; queued for the conveyor's next tick to Redis (while
+        Redis is down, or too much is waiting, other instances heal the gap from
+        the store)."""
         if not hand_over(event, self.local_route, self._send):
             self.dropped += 1
-        if self._link.up:
-            try:
-                self._out_send.send_nowait(event)
-            except trio.WouldBlock:
-                self.dropped += 1  # other instances heal the gap from the store
+        self._conveyor.publish(self._topic(event), encode_event(self.origin, event))
 
     def events(self) -> AsyncIterator[Event]:
         return drain(self._recv)
@@ -173,11 +170,10 @@ class RedisBroker:
     # ---- tasks ---------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The listener, publisher and subscription tasks. Starts once the
+        """The listener and subscription tasks. Starts once the
         first connection attempt is over, up or not (Redis may come later)."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._listen)
-            nursery.start_soon(self._publisher)
             nursery.start_soon(self._sync_subscriptions)
             with trio.move_on_after(CONNECT_WAIT):
                 await self._first_attempt.wait()
@@ -281,33 +277,10 @@ class RedisBroker:
                     self._link.down("subscribe", exc)
                 # the next connection subscribes to everything wanted
 
-    async def _publisher(self) -> None:
-        async for first in self._out_recv:
-            batch = [first]
-            while len(batch) < PUBLISH_BATCH:
-                try:
-                    batch.append(self._out_recv.receive_nowait())
-                except trio.WouldBlock:
-                    break
-            if not self._link.up:
-                self.dropped += len(batch)
-                continue
-            items = [(self._topic(e), encode_event(self.origin, e)) for e in batch]
-            try:
-                await self._link.command("publish", self._publish_batch, items)
-            except BrokerUnavailable:
-                self.dropped += len(batch)  # other instances heal the gaps from the store
-
     def _topic(self, event: Event) -> str:
         if event.kind == PERSONAL:
             return self._user_prefix + event.user_id
         return self._ev_prefix + event.channel_id
-
-    async def _publish_batch(self, items: list[tuple[str, bytes]]) -> None:
-        async with self._link.client.pipeline(transaction=False) as pipe:
-            for channel, data in items:
-                pipe.publish(channel, data)
-            await pipe.execute()
 
 
 @dataclass(frozen=True)
@@ -315,6 +288,7 @@ class RedisBackends:
     """The Redis implementations on one client, as `open_redis` runs them."""
 
     link: RedisLink
+    conveyor: Conveyor
     broker: RedisBroker
     presence: RedisPresence
     limits: RedisLimiter
@@ -329,13 +303,15 @@ async def open_redis(
     `aio.open_aio_loop`); `presence` passes `presence_ttl` and `heartbeat_every`.
     On the way out this instance's users leave presence, then the client closes."""
     link = RedisLink(url, prefix=prefix)
-    broker, limits = RedisBroker(link), RedisLimiter(link)
-    redis = RedisBackends(link, broker, RedisPresence(link, **presence), limits, RedisMarks(link))
+    conveyor = Conveyor(link)
+    broker, limits = RedisBroker(link, conveyor), RedisLimiter(link, conveyor)
+    presence_ = RedisPresence(link, **presence)
+    redis = RedisBackends(link, conveyor, broker, presence_, limits, RedisMarks(link))
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(redis.broker.run)
             nursery.start_soon(redis.presence.run)
-            nursery.start_soon(redis.limits.run)
+            nursery.start_soon(conveyor.run)
             yield redis
             nursery.cancel_scope.cancel()
     finally:

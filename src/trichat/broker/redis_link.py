@@ -56,10 +56,11 @@ class RedisLink:
             max_connections=MAX_CONNECTIONS,
         )
         self.client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
-        self.url = url  # the broker's PubSub connection is its own (`redis_pubsub`)
+        self.url = url  # for the broker's trio-side connections (`redis_resp`)
         self.prefix = prefix
         self.origin = secrets.token_hex(8).encode()  # not INSTANCE_ID: that may repeat
         self.up = False  # a plain attribute: publish reads it per event
+        self.ups = 0  # times Redis came up: a connection from before is stale
         self._slots = trio.Semaphore(MAX_CONNECTIONS)  # commands out at once
         self._changed = trio.Event()
         self.on_down: Callable[[], None] = lambda: None  # the broker: reconnect
@@ -72,6 +73,7 @@ class RedisLink:
     def set_up(self, up: bool) -> None:
         if up != self.up:
             self.up = up
+            self.ups += up
             self._changed.set()
             self._changed = trio.Event()
 
