@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
+import asyncpg
+import pytest
 import trio
 import trio.testing
 
@@ -9,8 +14,10 @@ from tests.component.stores import draft, migrated_database, new_channel
 from tests.helpers.aio_timers import counted_timers
 from tests.helpers.pg import PostgresServer
 from trichat import aio
+from trichat.errors import StoreUnavailable
 from trichat.models import AppendResult
 from trichat.store.base import Store
+from trichat.store.pg_pool import Connections
 from trichat.store.postgres import open_postgres_store
 
 
@@ -113,12 +120,12 @@ async def test_two_instances_appending_across_the_same_channels_never_deadlock(
                 assert (await a.get_channel(cid)).last_seq == 40  # type: ignore[union-attr]
 
 
-async def test_a_store_call_arms_two_asyncio_timers_at_most(
+async def test_a_store_call_arms_one_asyncio_timer_at_most(
     postgres_server: PostgresServer,
 ) -> None:
     """Each asyncio timer costs trio-asyncio's loop a queued handle, a heap push and a
-    pop: a call arms its deadline and its release's budget, not the pool's timed
-    acquire (a task and a timer) or a `command_timeout` per statement."""
+    pop: a call arms its deadline, not a pool's timed acquire (a task and a timer),
+    a release budget or a `command_timeout` per statement."""
     async with aio.open_aio_loop():
         dsn = await migrated_database(postgres_server)
         async with open_postgres_store(dsn) as store:
@@ -129,4 +136,57 @@ async def test_a_store_call_arms_two_asyncio_timers_at_most(
                 for n in range(20):
                     await store.ping()
                     await store.append(draft(cid, n))
-            assert 0 < timers[0] <= 2 * 40
+            assert 0 < timers[0] <= 40
+
+
+async def test_a_connection_outlives_errors_but_not_a_call_cut_off(
+    postgres_server: PostgresServer,
+) -> None:
+    """The store keeps its connections itself (`pg_pool`): after PostgreSQL's own
+    error, or the caller's, the next call runs on the same session; a call cut off
+    by its deadline (a statement may still be running) loses its connection, and
+    the next one connects anew; so does a call after PostgreSQL ended the session
+    of an idle connection (at most one call fails on finding it gone)."""
+    async with aio.open_aio_loop():
+        dsn = await migrated_database(postgres_server)
+        async with open_postgres_store(dsn, min_size=1, max_size=1) as store:
+
+            async def backend() -> int:
+                return await store._call(lambda c: c.fetchval("SELECT pg_backend_pid()"))
+
+            async def caller_fails(c: asyncpg.Connection) -> None:
+                await c.fetchval("SELECT 1")
+                raise LookupError("the caller's own")
+
+            first = await backend()
+            with pytest.raises(StoreUnavailable, match="syntax"):
+                await store._call(lambda c: c.execute("SELEC 1"))
+            with pytest.raises(LookupError):
+                await store._call(caller_fails)
+            assert await backend() == first
+
+            cut = await aio.run(_cut_off, store._conns)
+            assert cut.is_closed()
+            second = await backend()
+            assert second != first
+
+            async with open_postgres_store(dsn, min_size=1, max_size=1) as other:
+                await other._call(lambda c: c.execute(f"SELECT pg_terminate_backend({second})"))
+            answers = []
+            for _ in range(2):
+                with contextlib.suppress(StoreUnavailable):
+                    answers.append(await backend())
+            assert answers and second not in answers
+
+
+async def _cut_off(conns: Connections) -> asyncpg.Connection:
+    """(asyncio) A call on one of `conns` whose deadline passes mid-statement."""
+    conn = await conns.take()
+    error: BaseException | None = None
+    try:
+        async with asyncio.timeout(0.2):
+            await conn.execute("SELECT pg_sleep(5)")
+    except TimeoutError as exc:
+        error = exc
+    conns.give(conn, error)
+    return conn

@@ -80,6 +80,7 @@ def test_drivers_stay_in_their_modules() -> None:
         "hiredis": {"broker/redis_resp.py", "broker/redis_conveyor.py"},
         "asyncpg": {
             "store/postgres.py",
+            "store/pg_pool.py",
             "store/pg_migrate.py",
             "store/pg_log.py",
             "store/pg_reads.py",

@@ -8,7 +8,8 @@ deadlock; the lock serialises appends per channel across instances), then
 `_APPEND_MANY` skips duplicates, raises each channel's last_seq by its count and
 inserts the messages numbered after it — the seq is assigned in the transaction that
 stores the message, so it is gap-free and total per channel. Other writes run at
-once on a pooled connection. The statements shared with SQLite are in `sql.py`.
+once on another connection (`pg_pool`: the connections are kept on the trio side,
+not in an `asyncpg.Pool`). The statements shared with SQLite are in `sql.py`.
 Driver and network errors become `StoreUnavailable`; a unique violation on a channel
 name becomes `Conflict`.
 """
@@ -16,7 +17,6 @@ name becomes `Conflict`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
@@ -29,6 +29,7 @@ from trichat import aio
 from trichat.errors import Conflict, StoreUnavailable
 from trichat.models import AppendResult, Change, ChangeResult, MessageDraft, ReadMark
 from trichat.store import pg_log, pg_reads
+from trichat.store.pg_pool import Connections
 from trichat.store.rows import MESSAGES, Row
 from trichat.store.sql import POSTGRES, SqlStore, Statements, no_channel
 from trichat.store.writer import Job, Writer, running
@@ -36,16 +37,16 @@ from trichat.store.writer import Job, Writer, running
 T = TypeVar("T")
 MAX_BATCH = 256  # appends per transaction
 # seconds one store call may take: a stalled PostgreSQL (sockets open, nothing
-# answering) is an outage found by this deadline. It bounds connecting a pooled
-# connection, the call itself, and the release (asyncpg then drops the connection):
-# two asyncio timers per call (`asyncio.timeout`, the release's), no more. Under
-# trio-asyncio each is a handle queued, heaped and popped; the pool's timed acquire
-# (a task and a timer) and asyncpg's `command_timeout` (one per statement) are gone:
-# 689, 670, 639 → 668, 662, 611 µs per message (docs/performance.md, "Performance V").
-# It must be met on the asyncio side: trio-asyncio cannot abandon an asyncio task,
-# so a trio cancel scope around a call that asyncpg cannot finish would wait too.
+# answering) is an outage found by this deadline. It bounds connecting (a new
+# connection) and the call itself: one asyncio timer per call (`asyncio.timeout`),
+# no more. Under trio-asyncio each is a handle queued, heaped and popped; a timed
+# pool acquire (a task and a timer), asyncpg's `command_timeout` (one per
+# statement) and the pool's release budget are gone (docs/performance.md,
+# "Performance V" and "VI"). It must be met on the asyncio side: trio-asyncio
+# cannot abandon an asyncio task, so a trio cancel scope around a call that asyncpg
+# cannot finish would wait too.
 CALL_WAIT = 2.0
-# seconds a call may wait for a pooled connection (in trio, `PostgresStore._slots`):
+# seconds a call may wait for a connection's slot (in trio, `Connections.slots`):
 # a queue of this instance's own (a storm of joins after a restart), so it is
 # longer, and missing it marks nothing
 POOL_WAIT = 10.0
@@ -171,12 +172,10 @@ class PostgresStore(SqlStore):
     reads = pg_reads.READS
     duplicate = (Conflict,)  # `_call` raises it for a unique violation
 
-    def __init__(self, pool: asyncpg.Pool, size: int) -> None:
-        self._pool = pool
-        # pooled connections out at once: a call waits for one here, in trio, so the
-        # pool's own acquire never queues (it needs no timeout: a task and a timer
-        # per call under trio-asyncio); the claim holds one while it lasts
-        self._slots = trio.Semaphore(size)
+    def __init__(self, connections: Connections) -> None:
+        # a call waits for a slot in trio; the claim holds one while it lasts
+        self._conns = connections
+        self._slots = connections.slots
         self._claim_slot = False
         self._claim_conn: asyncpg.Connection | None = None  # holds the instance lock
         self._writing = 0  # writes other than appends, running on the pool
@@ -199,30 +198,30 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable("postgres is not answering")
 
         async def body() -> T:
-            conn = None
+            conn, error = None, None
             try:
-                # one deadline for connecting (a new pooled connection), the call
-                # and its statements: asyncpg's own `command_timeout` is not set
+                if not self._answering and not probe:  # a stall seen while queued
+                    raise StoreUnavailable("postgres is not answering")
+                # one deadline for connecting (a new connection), the call and its
+                # statements: asyncpg's own `command_timeout` is not set
                 async with asyncio.timeout(CALL_WAIT):
-                    conn = await self._pool.acquire()
-                    if not self._answering and not probe:  # a stall seen while queued
-                        raise StoreUnavailable("postgres is not answering")
+                    conn = await self._conns.take()
                     return await fn(conn)
-            except TimeoutError:
-                # refuse other calls now, not once the release below has waited
-                # out the cancellation (up to CALL_WAIT more)
-                self._answering = False
+            except BaseException as exc:
+                error = exc
+                if isinstance(exc, TimeoutError):
+                    self._answering = False  # refuse other calls now
                 raise
             finally:
                 if conn is not None:
-                    await self._pool.release(conn, timeout=CALL_WAIT)
+                    self._conns.give(conn, error)
 
         try:
             with trio.fail_after(POOL_WAIT):
                 await self._slots.acquire()
         except trio.TooSlowError:
             # this instance's own queue, not PostgreSQL failing: refuse this call only
-            message = f"postgres: no pooled connection free within {POOL_WAIT:g} s"
+            message = f"postgres: no connection free within {POOL_WAIT:g} s"
             raise StoreUnavailable(message) from None
         try:
             return await aio.run(body)
@@ -287,13 +286,17 @@ class PostgresStore(SqlStore):
             self._stalled = trio.Event()
 
     async def _unclaim(self) -> None:
-        """(asyncio) Give the lock connection back, lock dropped (pools keep sessions)."""
+        """(asyncio) Give the lock connection back, lock dropped (or the connection
+        terminated: a session's locks end with it)."""
         conn, self._claim_conn = self._claim_conn, None
         if conn is not None:
-            with contextlib.suppress(*_DRIVER_ERRORS):
+            error: BaseException | None = None
+            try:
                 async with asyncio.timeout(CALL_WAIT):
                     await conn.execute("SELECT pg_advisory_unlock_all()")
-            await self._pool.release(conn, timeout=CALL_WAIT)
+            except (TimeoutError, *_DRIVER_ERRORS) as exc:
+                error = exc
+            self._conns.give(conn, error)
 
     # ---- the Store methods not in `SqlStore` ------------------------------------
 
@@ -301,17 +304,17 @@ class PostgresStore(SqlStore):
         await self._call(lambda c: c.fetchval("SELECT 1"))
 
     async def claim(self, *, alone: bool) -> bool:
-        """A session advisory lock on one pooled connection, held until close:
+        """A session advisory lock on one of the store's connections, held until close:
         exclusive for an instance without a broker, shared for the others."""
         take = "pg_try_advisory_lock" if alone else "pg_try_advisory_lock_shared"
 
         async def body() -> bool:
             async with asyncio.timeout(CALL_WAIT):
                 if self._claim_conn is None:
-                    self._claim_conn = await self._pool.acquire()
+                    self._claim_conn = await self._conns.take()
                 return bool(await self._claim_conn.fetchval(f"SELECT {take}($1)", INSTANCE_LOCK))
 
-        if not self._claim_slot:  # the lock's connection is one of the pool's
+        if not self._claim_slot:  # the lock's connection is one of the store's
             await self._slots.acquire()
             self._claim_slot = True
         try:
@@ -346,51 +349,29 @@ class PostgresStore(SqlStore):
         await self._write(partial(pg_reads.put, moves=moves))
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """The pool's reset on release, in place of asyncpg's default reset query (a
-    round trip per store call: one of five per group-commit batch). trichat leaves
-    no session state behind: no SET, LISTEN, cursors or advisory locks on pooled
-    connections (migrations lock on a connection of their own). asyncpg still rolls
-    back a transaction left open before it calls this."""
-
-
-async def _close_pool(pool: asyncpg.Pool) -> None:
-    """(asyncio) Close gracefully within `CALL_WAIT`, else drop every connection."""
-    try:
-        async with asyncio.timeout(CALL_WAIT):
-            await pool.close()
-    except (TimeoutError, *_DRIVER_ERRORS):
-        pool.terminate()
-
-
 @asynccontextmanager
 async def open_postgres_store(
     dsn: str, *, min_size: int = 2, max_size: int = 10
 ) -> AsyncIterator[PostgresStore]:
-    """A pool on `dsn`; needs `trichat.aio.open_aio_loop()` around it. At the end,
-    answer every append queued, then close."""
-
-    async def create() -> asyncpg.Pool:
-        return await asyncpg.create_pool(
-            dsn,
-            min_size=min_size,
-            max_size=max_size,
-            reset=_keep_session,
-            timeout=CALL_WAIT,  # connecting
-            # not 300 s: asyncpg arms that timer at every release, and under
-            # trio-asyncio each one waits out its 300 s on the loop's heap
-            max_inactive_connection_lifetime=0,
-        )
-
+    """`max_size` connections on `dsn` at most, `min_size` of them opened now; needs
+    `trichat.aio.open_aio_loop()` around it. At the end, answer every append
+    queued, then close."""
+    conns = Connections(dsn, max_size)
     try:
-        pool = await aio.run(create)
+        await aio.run(_connect, conns, min_size)
     except (asyncpg.PostgresError, OSError) as exc:
         raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
-    store = PostgresStore(pool, max_size)
+    store = PostgresStore(conns)
     try:
         async with running(store._writer, store.run_prober):
             yield store
     finally:
         with trio.CancelScope(shield=True):
             await aio.run(store._unclaim)
-            await aio.run(_close_pool, pool)
+            await aio.run(conns.close, CALL_WAIT)
+
+
+async def _connect(conns: Connections, count: int) -> None:
+    """(asyncio) Open `count` connections within `CALL_WAIT`."""
+    async with asyncio.timeout(CALL_WAIT):
+        await conns.open(count)
