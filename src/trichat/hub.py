@@ -243,7 +243,7 @@ class Hub:
             nursery.start_soon(self._bridge)
             nursery.start_soon(self._watch_tails)
             # this instance's own events are routed inside `publish`, by the
-            # publisher's task: no queue, no bridge wake-up (docs/architecture.md)
+            # publishing task: no queue, no bridge wake-up (docs/architecture.md)
             self.broker.local_route = self.route
             try:
                 task_status.started()
