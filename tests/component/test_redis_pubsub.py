@@ -1,6 +1,7 @@
 """The broker's own PubSub connection (`redis_pubsub`) against a real redis-server:
 subscribing, bursts read whole, password and unix-socket URLs, a wrong password, and
-Redis going away; and the broker over a password-protected Redis."""
+Redis going away; and the broker over a password-protected Redis, on the URL's
+database."""
 
 from __future__ import annotations
 
@@ -107,6 +108,28 @@ async def test_brokers_on_a_password_protected_redis(locked_redis: RedisServer) 
             with trio.fail_after(5):
                 event = await anext(events)
         assert (event.kind, event.channel_id, event.seq) == (MESSAGE, "c1", 1)
+
+
+async def test_the_trio_side_connections_use_the_urls_database(
+    locked_redis: RedisServer,
+) -> None:
+    """With a database in the URL, the conveyor's spends and publishes land there
+    (AUTH, then SELECT): two instances share one rate-limit bucket in it (a spend
+    answered by this instance's own buckets would not see the other's), and
+    database 0 holds nothing."""
+    url = locked_redis.url.removesuffix("/0") + "/5"
+    async with aio.open_aio_loop(), AsyncExitStack() as stack:
+        a, b = [await stack.enter_async_context(open_redis(url, **FAST)) for _ in range(2)]
+        await subscribe_both(a, b, "c1")
+        assert await a.limits.spend("k", 1, 60.0) == 0
+        assert await b.limits.spend("k", 1, 60.0) > 0  # a's token is gone cluster-wide
+        await a.broker.publish(Event(MESSAGE, "c1", 1, b"{}", stamp=1))
+        async with aclosing(b.broker.events()) as events:
+            with trio.fail_after(5):
+                assert (await anext(events)).seq == 1
+    client = redis.Redis(host="127.0.0.1", port=locked_redis.port, password="s3cret-pw", db=5)
+    assert client.exists("trichat:rl:k") == 1
+    assert redis.Redis(host="127.0.0.1", port=locked_redis.port, password="s3cret-pw").dbsize() == 0
 
 
 async def test_a_broker_with_a_wrong_password_stays_degraded(
