@@ -1,7 +1,7 @@
 """The broker's own PubSub connection (`redis_pubsub`) against a real redis-server:
 subscribing, bursts read whole, password and unix-socket URLs, a wrong password, and
 Redis going away; and the broker over a password-protected Redis, on the URL's
-database."""
+database, and over TLS."""
 
 from __future__ import annotations
 
@@ -130,6 +130,45 @@ async def test_the_trio_side_connections_use_the_urls_database(
     client = redis.Redis(host="127.0.0.1", port=locked_redis.port, password="s3cret-pw", db=5)
     assert client.exists("trichat:rl:k") == 1
     assert redis.Redis(host="127.0.0.1", port=locked_redis.port, password="s3cret-pw").dbsize() == 0
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    server = RedisServer(tmp_path, tls=True)
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+async def test_brokers_over_tls_trust_the_urls_certificates(tls_redis: RedisServer) -> None:
+    """rediss:// with `ssl_ca_certs`: the trio-side connections (PubSub, the
+    conveyor) verify the server as redis-py's client does, and two instances share
+    events and a rate-limit bucket over TLS."""
+    url = f"rediss://127.0.0.1:{tls_redis.tls_port}/0?ssl_ca_certs={tls_redis.cert}"
+    async with aio.open_aio_loop(), AsyncExitStack() as stack:
+        a, b = [await stack.enter_async_context(open_redis(url, **FAST)) for _ in range(2)]
+        await subscribe_both(a, b, "c1")
+        assert await a.limits.spend("k", 1, 60.0) == 0
+        assert await b.limits.spend("k", 1, 60.0) > 0
+        await a.broker.publish(Event(MESSAGE, "c1", 1, b"{}", stamp=1))
+        async with aclosing(b.broker.events()) as events:
+            with trio.fail_after(5):
+                assert (await anext(events)).seq == 1
+
+
+async def test_an_untrusted_tls_certificate_is_refused_unless_told_not_to_check(
+    tls_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A self-signed server certificate not in `ssl_ca_certs` (nor the system's) is
+    refused: the broker stays degraded and says why; `ssl_cert_reqs=none` connects."""
+    base = f"rediss://127.0.0.1:{tls_redis.tls_port}/0"
+    async with aio.open_aio_loop(), open_redis(base, **FAST) as refused:
+        with trio.move_on_after(0.5):
+            await refused.broker.wait_healthy()
+        assert not refused.broker.healthy
+    assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
+    with trio.fail_after(5):
+        conn = await subscribed(f"{base}?ssl_cert_reqs=none", "a")
+    await conn.aclose()
 
 
 async def test_a_broker_with_a_wrong_password_stays_degraded(

@@ -11,18 +11,25 @@ import time
 from pathlib import Path
 
 from tests.helpers.ports import free_port
+from tests.helpers.tls import self_signed
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 class RedisServer:
-    def __init__(self, root: Path, *, password: str = "", unix_socket: bool = False) -> None:
+    def __init__(
+        self, root: Path, *, password: str = "", unix_socket: bool = False, tls: bool = False
+    ) -> None:
         if not Path(REDIS_SERVER).exists():
             raise RuntimeError("redis-server not found: apt-get install redis-server")
         self.root = root
         self.password = password
         self.socket = root / "redis.sock" if unix_socket else None
         self.port = free_port()
+        # with `tls`, a TLS port too (the plain one stays, for the readiness check),
+        # with a self-signed certificate for 127.0.0.1 (`cert`)
+        self.tls_port = free_port() if tls else None
+        self.cert, self._key = self_signed(root) if tls else (None, None)
         self._proc: subprocess.Popen[bytes] | None = None
         self.start()
 
@@ -44,6 +51,7 @@ class RedisServer:
                 "--logfile", str(self.root / "redis.log"),
                 *(["--requirepass", self.password] if self.password else []),
                 *(["--unixsocket", str(self.socket)] if self.socket else []),
+                *self._tls_options(),
             ],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
@@ -52,6 +60,16 @@ class RedisServer:
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start: see {self.root / 'redis.log'}")
             time.sleep(0.02)
+
+    def _tls_options(self) -> list[str]:
+        if self.tls_port is None:
+            return []
+        return [
+            "--tls-port", str(self.tls_port),
+            "--tls-cert-file", str(self.cert),
+            "--tls-key-file", str(self._key),
+            "--tls-auth-clients", "no",
+        ]  # fmt: skip
 
     def _answers(self) -> bool:
         try:

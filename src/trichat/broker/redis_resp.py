@@ -70,7 +70,7 @@ class RespConnection:
         try:
             await self._stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise RedisConnectionError(f"redis connection lost: {exc!r}") from exc
+            raise _lost(exc) from exc
 
     async def receive(self) -> list[Any]:
         """Wait for data, then return every whole reply it completed (possibly none,
@@ -78,7 +78,7 @@ class RespConnection:
         try:
             data = await self._stream.receive_some(READ_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise RedisConnectionError(f"redis connection lost: {exc!r}") from exc
+            raise _lost(exc) from exc
         if not data:
             raise RedisConnectionError("redis closed the connection")
         self._reader.feed(data)
@@ -108,6 +108,12 @@ class RespConnection:
         await trio.aclose_forcefully(self._stream)
 
 
+def _lost(exc: BaseException) -> RedisConnectionError:
+    """The stream broke: say why (a TLS handshake's failure is the cause trio
+    wraps, `ssl.SSLCertVerificationError` for an untrusted certificate)."""
+    return RedisConnectionError(f"redis connection lost: {exc.__cause__ or exc!r}")
+
+
 def raise_error(reply: Any) -> Any:
     """`reply`, unless it is an error reply: then redis-py's `ResponseError`."""
     if isinstance(reply, hiredis.ReplyError):
@@ -122,8 +128,24 @@ async def _connect(options: dict[str, Any]) -> trio.abc.Stream:
     host, port = options.get("host", "localhost"), int(options.get("port", 6379))
     if kind is not SSLConnection:
         return await trio.open_tcp_stream(host, port)
-    context = ssl.create_default_context()
-    if str(options.get("ssl_cert_reqs", "required")).lower() in ("none", "0"):
+    context = ssl_context(options)
+    return await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context)
+
+
+def ssl_context(options: dict[str, Any]) -> ssl.SSLContext:
+    """TLS as redis-py's client makes it from the same rediss:// URL's options:
+    `ssl_ca_certs` (the CAs to trust; default the system's), `ssl_cert_reqs`
+    (none, optional, required: the default), `ssl_check_hostname`, and
+    `ssl_certfile` / `ssl_keyfile` (a client certificate)."""
+    context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
+    reqs = str(options.get("ssl_cert_reqs", "required")).lower()
+    if reqs in ("none", "0", "cert_none"):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    return await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context)
+    else:
+        if reqs in ("optional", "1", "cert_optional"):
+            context.verify_mode = ssl.CERT_OPTIONAL
+        context.check_hostname = bool(options.get("ssl_check_hostname", True))
+    if options.get("ssl_certfile"):
+        context.load_cert_chain(options["ssl_certfile"], options.get("ssl_keyfile"))
+    return context
