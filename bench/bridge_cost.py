@@ -13,24 +13,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Awaitable, Callable
 
 import asyncpg
 import redis.asyncio as aioredis
 import trio
+from ops import per_op, print_rows
 
 from trichat import aio
 from trichat.broker.base import MESSAGE, Event
 from trichat.broker.redis import open_redis
-
-
-async def per_op(n: int, fn: Callable[[], Awaitable[object]], batch: int = 1) -> float:
-    for _ in range(min(n, 100)):
-        await fn()  # warm up
-    started = time.perf_counter()
-    for _ in range(n):
-        await fn()
-    return (time.perf_counter() - started) / (n * batch) * 1e6
 
 
 async def _redis_rows(args: argparse.Namespace, rows: list[tuple[str, float]]) -> None:
@@ -100,10 +91,7 @@ async def main(args: argparse.Namespace) -> None:
         await _redis_rows(args, rows)
         await _broker_rows(args, rows)
         await _postgres_rows(args, rows)
-    width = max(len(name) for name, _ in rows)
-    print(f"{'operation':<{width}}  µs/op")
-    for name, micros in rows:
-        print(f"{name:<{width}}  {micros:7.1f}")
+    print_rows(rows, "µs/op")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 import hiredis
 import redis.asyncio as aioredis
 import trio
+from ops import per_op, print_rows
 
 from trichat import aio
 from trichat.broker import redis_lua
@@ -32,12 +33,7 @@ PAYLOAD = b'origin\n{"type":"message","seq":1,"content":"lg:1700000000000:1"}'
 
 
 async def cpu_per_op(n: int, fn: Callable[[], Awaitable[object]]) -> float:
-    for _ in range(min(n, 100)):
-        await fn()  # warm up
-    started = time.thread_time()
-    for _ in range(n):
-        await fn()
-    return (time.thread_time() - started) / n * 1e6
+    return await per_op(n, fn, clock=time.thread_time)
 
 
 async def _redis_py_rows(args: argparse.Namespace, rows: list[tuple[str, float]]) -> None:
@@ -103,10 +99,7 @@ async def main(args: argparse.Namespace) -> None:
         await _redis_py_rows(args, rows)
         await _stream_rows(args, rows)
         await _tick_row(args, rows)
-    width = max(len(name) for name, _ in rows)
-    print(f"{'operation':<{width}}  µs CPU/op")
-    for name, micros in rows:
-        print(f"{name:<{width}}  {micros:9.1f}")
+    print_rows(rows, "µs CPU/op")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 import trio
+from ops import per_op, print_rows
 
 from trichat import aio
 from trichat.store.pg_pool import Connections
@@ -28,12 +29,7 @@ WAIT = 10.0
 
 
 async def cpu_per_op(n: int, fn: Callable[[], Awaitable[object]]) -> float:
-    for _ in range(min(n, 100)):
-        await fn()  # warm up
-    started = time.thread_time()
-    for _ in range(n):
-        await fn()
-    return (time.thread_time() - started) / n * 1e6
+    return await per_op(n, fn, clock=time.thread_time)
 
 
 async def _asyncpg_pool(args: argparse.Namespace) -> float:
@@ -91,10 +87,7 @@ async def main(args: argparse.Namespace) -> None:
         async with open_postgres_store(args.pg) as store:
             rows.append(("PostgresStore.ping (the whole call)",
                          await cpu_per_op(args.n, store.ping)))  # fmt: skip
-    width = max(len(name) for name, _ in rows)
-    print(f"{'operation':<{width}}  µs CPU/op")
-    for name, micros in rows:
-        print(f"{name:<{width}}  {micros:9.1f}")
+    print_rows(rows, "µs CPU/op")
 
 
 if __name__ == "__main__":

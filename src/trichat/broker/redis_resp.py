@@ -38,10 +38,11 @@ class RespConnection:
         self._reader = hiredis.Reader()
 
     @classmethod
-    async def open(cls, url: str, *, select: bool = True) -> Self:
+    async def open(cls, url: str) -> Self:
         """Connect to the Redis at `url` (redis://, rediss:// or unix://, as redis-py
-        reads it), authenticate when it names a password and, with `select`, choose
-        its database. The caller bounds the time it may take."""
+        reads it), authenticate when it names a password and choose its database
+        (PubSub ignores it; the conveyor's keys live there). The caller bounds the
+        time it may take."""
         options = parse_url(url)
         try:
             stream = await _connect(options)
@@ -54,7 +55,7 @@ class RespConnection:
                 username = options.get("username")
                 await conn.send("AUTH", *([username] if username else []), password)
                 await conn._expect_ok()
-            if select and db:
+            if db:
                 await conn.send("SELECT", str(db))
                 await conn._expect_ok()
         except BaseException:

@@ -24,6 +24,7 @@ usable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncpg
 import trio
@@ -75,12 +76,11 @@ class Connections:
         drop them; a connection given back after this is terminated."""
         self._closed = True
         idle, self._idle = self._idle, []
-        try:
-            async with asyncio.timeout(wait):
+        # a graceful close that fails or runs late leaves the rest to `terminate`
+        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            async with asyncio.timeout(wait):  # TimeoutError is an OSError
                 for conn in idle:
                     await conn.close()
-        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-            pass
         for conn in self._open:
             if not conn.is_closed():
                 conn.terminate()
