@@ -11,7 +11,7 @@ import trio
 
 from trichat import errors
 from trichat.config import Settings
-from trichat.keepalive import KeepAlive, KeptAlive
+from trichat.keepalive import KeepAlive, KeptAlive, slack_for
 from trichat.metrics import Metrics
 from trichat.outbox import Outbox
 
@@ -36,7 +36,10 @@ class Sessions:
     http: int = 0  # HTTP connections being served (REST, the page): they count too
     idle: trio.Event = field(default_factory=trio.Event)
     empty: trio.Event = field(default_factory=trio.Event)
-    keepalive: KeepAlive = field(default_factory=KeepAlive)
+    keepalive: KeepAlive = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keepalive = KeepAlive(slack_for(self.settings.ping_interval))
 
     def refuse_reason(self, user_id: str) -> str | None:
         if self.draining:

@@ -7,7 +7,7 @@ import pytest
 import trio
 import trio.testing
 
-from trichat.keepalive import KeepAlive
+from trichat.keepalive import MAX_SLACK, KeepAlive, slack_for
 
 
 class Conn:
@@ -87,3 +87,37 @@ async def test_a_connection_added_while_sleeping_wakes_the_scheduler(
         await trio.sleep(1.0)
         keep.schedule(Conn("early", 10.0, calls), trio.current_time() + 0.5)
     assert [(n, round(at - t0, 3)) for n, at in calls] == [("early", 1.5)]
+
+
+async def test_calls_due_within_the_slack_share_one_wake_up(
+    clock: trio.testing.MockClock,
+) -> None:
+    calls: list[tuple[str, float]] = []
+    keep = KeepAlive(slack=0.5)
+    t0 = trio.current_time()
+    keep.schedule(Conn("a", 10.0, calls), t0 + 1.0)
+    keep.schedule(Conn("b", 10.0, calls), t0 + 1.4)
+    keep.schedule(Conn("c", 10.0, calls), t0 + 1.6)
+    await run_for(keep, 3.0)
+    seen = [(name, round(at - t0, 3)) for name, at in calls]
+    # a and b at a's due time plus the slack; c, due after that, half a second late
+    assert seen == [("a", 1.5), ("b", 1.5), ("c", 2.1)]
+
+
+async def test_a_call_due_now_is_not_delayed_by_the_slack(
+    clock: trio.testing.MockClock,
+) -> None:
+    calls: list[tuple[str, float]] = []
+    keep = KeepAlive(slack=0.5)
+    t0 = trio.current_time()
+    keep.schedule(Conn("late", 100.0, calls), t0 + 100.0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_for, keep, 3.0)
+        await trio.sleep(1.0)
+        keep.schedule(Conn("refreshed", 10.0, calls), trio.current_time())
+    assert [(n, round(at - t0, 3)) for n, at in calls] == [("refreshed", 1.0)]
+
+
+def test_the_slack_is_a_tenth_of_the_ping_interval_at_most_half_a_second() -> None:
+    assert slack_for(30.0) == MAX_SLACK == 0.5
+    assert slack_for(0.2) == pytest.approx(0.02)
