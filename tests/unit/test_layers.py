@@ -75,9 +75,13 @@ def test_drivers_stay_in_their_modules() -> None:
         "trio_asyncio": {"aio.py"},
         # the one client the Redis implementations share, and the broker's trio-side
         # connections (redis-py's URL parsing and exceptions; hiredis packs the
-        # conveyor's commands and parses the replies)
-        "redis": {"broker/redis_link.py", "broker/redis_resp.py"},
-        "hiredis": {"broker/redis_resp.py", "broker/redis_conveyor.py"},
+        # conveyor's commands and parses the replies, and packs the shared client's)
+        "redis": {"broker/redis_link.py", "broker/redis_resp.py", "broker/redis_packing.py"},
+        "hiredis": {
+            "broker/redis_resp.py",
+            "broker/redis_conveyor.py",
+            "broker/redis_packing.py",
+        },
         "asyncpg": {
             "store/postgres.py",
             "store/pg_pool.py",

@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from trichat import aio
+from trichat.broker.redis_packing import connection_pool
 from trichat.errors import BrokerUnavailable
 
 log = logging.getLogger("trichat.broker")
@@ -47,7 +48,7 @@ class RedisLink:
         # loop queues, heaps and pops a second later; redis-py armed one per reply
         # read (a pipeline of 12 publishes: 13): 708 → 656 µs of CPU per stored
         # message at 800 msg/s (docs/performance.md, "Performance V").
-        pool = aioredis.ConnectionPool.from_url(
+        pool = connection_pool(
             url,
             decode_responses=False,
             socket_connect_timeout=COMMAND_WAIT,
