@@ -165,6 +165,22 @@ async def test_spends_close_behind_a_tick_wait_for_the_next_one_and_share_it(
     assert ticks() == 2  # unpaced, the first of the six would have gone alone
 
 
+async def test_a_publish_right_after_a_spend_goes_at_once_not_at_the_pace(
+    cluster: list[RedisBackends],
+) -> None:
+    """A message's spend, then its publish once stored: the publish alone is not
+    held for the spends' pace (it would be, by up to `every`, at low rates)."""
+    a, b = cluster[0], cluster[1]
+    a.conveyor.every = 30.0  # a paced tick would come long after the deadline below
+    await b.broker.subscribe("room")
+    async with aclosing(b.broker.events()) as b_events:
+        assert await a.limits.spend("msg:alice", 5, 60.0) == 0.0  # a tick, at once
+        ticks = ticks_from_now(a)
+        await a.broker.publish(Event(MESSAGE, "room", 1, b"{}"))
+        assert (await next_event(b_events, within=5.0)).seq == 1
+        assert ticks() == 1  # the publish's own tick
+
+
 async def test_a_batch_of_spends_is_one_script_call_and_survives_a_flushed_script(
     cluster: list[RedisBackends], redis_server: RedisServer
 ) -> None:

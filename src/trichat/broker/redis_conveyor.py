@@ -9,9 +9,13 @@ two were two redis-py calls: 7 publishes and 6 spends cost 476 to 501 + 268 to
 291 µs of CPU, one tick of both here 290 to 331, with the six spending tasks' own 83
 (`bench/conveyor_cost.py`; docs/performance.md, "Performance VI").
 
-Ticks are paced: one starts no sooner than `every` after the previous one started,
-so that spends and publishes spread over time (800 senders a second, each alone)
-share them. With nothing sent lately, a tick starts at once.
+Spends are paced: a tick with spends starts no sooner than `every` after the
+previous paced one started, so that spends spread over time (800 senders a second,
+each alone) share it; publishes waiting then ride along. With nothing spent lately,
+a tick starts at once. Publishes alone are not paced: they come in a commit's
+batches already, and waiting for the pace cost a timed wake-up per message at low
+rates, and up to `every` of latency to other instances (docs/performance.md,
+"Performance VII").
 
 Failure: an error, a lost connection or a missed deadline (`COMMAND_WAIT`) drops
 the connection and marks Redis down (`RedisLink.down`): the waiting spends answer
@@ -91,8 +95,9 @@ class Conveyor:
                 await self._wake.wait()
                 self._wake = trio.Event()
                 while self._spends or self._publishes:
-                    await trio.sleep_until(self._next)
-                    self._next = trio.current_time() + self.every
+                    if self._spends:
+                        await trio.sleep_until(self._next)
+                        self._next = trio.current_time() + self.every
                     await self._tick()
         finally:
             for spend in self._spends:
