@@ -14,14 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 dir=${BENCH_DIR:-/tmp/trichat-bench}
 BENCH_DIR=$dir "$here/bench/kit/build.sh" >/dev/null
-[ -x "$here/.venv/bin/trichat" ] || "$here/scripts/bootstrap"
-ulimit -n "$(ulimit -Hn)"
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-export TRICHAT_DATA_DIR=$work/data TRICHAT_MAX_CONNECTIONS=100000 \
-  TRICHAT_MAX_CONNECTIONS_PER_USER=100000 TRICHAT_RATE_LIMIT_PER_MINUTE=1000000 \
-  TRICHAT_HISTORY_ON_JOIN=0 TRICHAT_JWT_SECRET=bench-secret-bench-secret-bench-secret \
-  TRICHAT_LOG_LEVEL=warning
+. "$here/bench/bench_env.sh"
 . "$here/bench/reference_cluster.sh"
 rate=${1:?usage: bench/receive_cost.sh RATE [DURATION]} dur=${2:-15s}
 n=$((s2c_channels * s2c_members))

@@ -28,14 +28,7 @@ else
   peer=$here/bench/kit/servers/py/ws_asyncio.py
   BENCH_DIR=$dir "$here/bench/kit/build.sh" >/dev/null
 fi
-[ -x "$here/.venv/bin/trichat" ] || "$here/scripts/bootstrap"  # a fresh clone
-ulimit -n "$(ulimit -Hn)"
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-export TRICHAT_DATA_DIR=$work/data TRICHAT_MAX_CONNECTIONS=100000 \
-  TRICHAT_MAX_CONNECTIONS_PER_USER=100000 TRICHAT_RATE_LIMIT_PER_MINUTE=1000000 \
-  TRICHAT_HISTORY_ON_JOIN=0 TRICHAT_JWT_SECRET=bench-secret-bench-secret-bench-secret \
-  TRICHAT_LOG_LEVEL=warning
+. "$here/bench/bench_env.sh"
 taskset -c 1 "$here/.venv/bin/trichat" run --port 8010 2>"$work/trichat.log" &
 tpid=$!
 sleep 2
