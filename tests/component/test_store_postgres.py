@@ -179,6 +179,26 @@ async def test_a_connection_outlives_errors_but_not_a_call_cut_off(
             assert answers and second not in answers
 
 
+async def test_a_call_whose_protocol_fell_out_of_step_loses_its_connection(
+    postgres_server: PostgresServer,
+) -> None:
+    """asyncpg's InternalClientError (its protocol out of step: seen when the next
+    call meets a session PostgreSQL has just ended) is the store being unavailable
+    for that call, and its connection is not used again."""
+    async with aio.open_aio_loop():
+        dsn = await migrated_database(postgres_server)
+        async with open_postgres_store(dsn, min_size=1, max_size=1) as store:
+
+            async def out_of_step(c: asyncpg.Connection) -> None:
+                await c.fetchval("SELECT 1")
+                raise asyncpg.InternalClientError("cannot switch to state 12")
+
+            first = await store._call(lambda c: c.fetchval("SELECT pg_backend_pid()"))
+            with pytest.raises(StoreUnavailable, match="state 12"):
+                await store._call(out_of_step)
+            assert await store._call(lambda c: c.fetchval("SELECT pg_backend_pid()")) != first
+
+
 async def _cut_off(conns: Connections) -> asyncpg.Connection:
     """(asyncio) A call on one of `conns` whose deadline passes mid-statement."""
     conn = await conns.take()

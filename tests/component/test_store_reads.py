@@ -47,13 +47,14 @@ async def test_a_marker_starts_at_the_end_and_counts_the_others_messages(store: 
     cid = await new_channel(store)
     await post(store, cid, 1, "ann")
     assert await unread(store, cid, "bob") is None  # no marker: nothing counted
-    await store.start_read(cid, "bob", 5000)
+    made = await store.start_read(cid, "bob", 5000)
+    assert made == ReadMark(cid, "bob", 1, 5000, unread=0, last_seq=1)  # the marker made
     assert await unread(store, cid, "bob") == (1, 0)
     await post(store, cid, 2, "ann")
     await post(store, cid, 3, "bob")  # bob's own: not unread
     await post(store, cid, 4, "ann", parent=2)  # a reply counts
     assert await unread(store, cid, "bob") == (1, 2)
-    await store.start_read(cid, "bob", 5001)  # a later first join resets nothing
+    assert await store.start_read(cid, "bob", 5001) is None  # a later first join resets nothing
     assert await unread(store, cid, "bob") == (1, 2)
     [mark] = await store.read_marks("bob", None)
     assert (mark.channel_id, mark.at, mark.last_seq) == (cid, 5000, 4)

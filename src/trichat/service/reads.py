@@ -113,7 +113,11 @@ class ReadOps(ChannelOps):
         found = (await self.marks_in(who, [channel])).get(channel.id)
         if found is not None:
             return found
-        await self._store_call(self.store.start_read(channel.id, who.user_id, self.clock()))
+        now = self.clock()
+        made = await self._store_call(self.store.start_read(channel.id, who.user_id, now))
+        if made is not None:
+            return made  # at the channel's end as the store has it: nothing unread
+        # another connection of theirs started one meanwhile
         found = (await self.marks_in(who, [channel])).get(channel.id)
         at_end = ReadMark(channel.id, who.user_id, channel.last_seq, self.clock())
         return found or replace(at_end, last_seq=channel.last_seq)

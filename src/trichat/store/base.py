@@ -180,8 +180,9 @@ class Store(Protocol):
         """What would be unread with the user's marker at `seq` (at or above the
         stored one): for a move not stored yet."""
 
-    async def start_read(self, channel_id: str, user_id: str, at: int) -> None:
-        """A marker at the channel's last seq, unless the user has one."""
+    async def start_read(self, channel_id: str, user_id: str, at: int) -> ReadMark | None:
+        """A marker at the channel's last seq, unless the user has one: the marker
+        made (nothing unread), or None when one was there."""
 
     async def put_reads(self, moves: Sequence[ReadMark]) -> None:
         """Raise each marker to its `seq` (clamped to the channel's last; a lower

@@ -56,7 +56,10 @@ class Connections:
         kept for the next call if it is clean, else terminated."""
         clean = error is None or (
             isinstance(error, Exception)  # a cancellation is not
-            and not isinstance(error, (asyncpg.InterfaceError, OSError))  # nor a deadline
+            # nor a deadline, nor a protocol out of step
+            and not isinstance(
+                error, (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
+            )
         )
         if clean and not self._closed and not conn.is_closed() and not conn.is_in_transaction():
             self._idle.append(conn)

@@ -23,13 +23,16 @@ def _changed(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def start(c: asyncpg.Connection, channel_id: str, user_id: str, at: int) -> None:
-    """A marker at the channel's end, unless the user has one."""
+async def start(c: asyncpg.Connection, channel_id: str, user_id: str, at: int) -> ReadMark | None:
+    """A marker at the channel's end, unless the user has one (or there is no such
+    channel): the one made, else None."""
     async with c.transaction():
         held = await c.fetchrow(_HOLD, [channel_id])
-        if held is not None:
-            last, total = held["last_seq"], held["msg_total"]
-            await c.execute(READS.insert, channel_id, user_id, last, at, total)
+        if held is None:
+            return None
+        last, total = held["last_seq"], held["msg_total"]
+        made = _changed(await c.execute(READS.insert, channel_id, user_id, last, at, total))
+    return ReadMark(channel_id, user_id, last, at, last_seq=last) if made else None
 
 
 async def put(c: asyncpg.Connection, moves: Sequence[ReadMark]) -> None:

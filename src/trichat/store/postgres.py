@@ -53,7 +53,14 @@ POOL_WAIT = 10.0
 # the advisory lock key every trichat instance on a database takes (`claim`)
 INSTANCE_LOCK = int.from_bytes(b"trichat1", "big")
 _SQL = Statements(POSTGRES)
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+# InternalClientError: asyncpg's protocol out of step (seen when PostgreSQL ends an
+# idle session and the next call finds it mid-teardown): its connection is dropped
+_DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 
 class _Append(Job):
@@ -342,8 +349,9 @@ class PostgresStore(SqlStore):
     async def change(self, op: Change) -> ChangeResult:
         return await self._write(partial(pg_log.change, op=op))
 
-    async def start_read(self, channel_id: str, user_id: str, at: int) -> None:
-        await self._write(partial(pg_reads.start, channel_id=channel_id, user_id=user_id, at=at))
+    async def start_read(self, channel_id: str, user_id: str, at: int) -> ReadMark | None:
+        start = partial(pg_reads.start, channel_id=channel_id, user_id=user_id, at=at)
+        return await self._write(start)
 
     async def put_reads(self, moves: Sequence[ReadMark]) -> None:
         await self._write(partial(pg_reads.put, moves=moves))

@@ -306,12 +306,13 @@ class SqliteStore(SqlStore):
 
     # ---- read markers ---------------------------------------------------------------
 
-    async def start_read(self, channel_id: str, user_id: str, at: int) -> None:
-        def start(c: sqlite3.Connection) -> None:
+    async def start_read(self, channel_id: str, user_id: str, at: int) -> ReadMark | None:
+        def start(c: sqlite3.Connection) -> ReadMark | None:
             last, total = self._seqs.of(c, channel_id)
-            c.execute(_READS.insert, (channel_id, user_id, last, at, total))
+            made = c.execute(_READS.insert, (channel_id, user_id, last, at, total)).rowcount
+            return ReadMark(channel_id, user_id, last, at, last_seq=last) if made else None
 
-        await self._write(start, savepoint=False)
+        return await self._write(start, savepoint=False)
 
     async def put_reads(self, moves: Sequence[ReadMark]) -> None:
         await self._write(partial(self._put_reads, moves))
