@@ -119,5 +119,6 @@ class ReadOps(ChannelOps):
             return made  # at the channel's end as the store has it: nothing unread
         # another connection of theirs started one meanwhile
         found = (await self.marks_in(who, [channel])).get(channel.id)
-        at_end = ReadMark(channel.id, who.user_id, channel.last_seq, self.clock())
-        return found or replace(at_end, last_seq=channel.last_seq)
+        return found or ReadMark(
+            channel.id, who.user_id, channel.last_seq, now, last_seq=channel.last_seq
+        )

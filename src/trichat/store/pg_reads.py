@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from trichat.models import ReadMark
-from trichat.store.read_sql import ReadStatements
+from trichat.store.read_sql import ReadStatements, started
 from trichat.store.sql import POSTGRES
 
 READS = ReadStatements(POSTGRES)
@@ -32,7 +32,7 @@ async def start(c: asyncpg.Connection, channel_id: str, user_id: str, at: int) -
             return None
         last, total = held["last_seq"], held["msg_total"]
         made = _changed(await c.execute(READS.insert, channel_id, user_id, last, at, total))
-    return ReadMark(channel_id, user_id, last, at, last_seq=last) if made else None
+    return started(channel_id, user_id, last, at) if made else None
 
 
 async def put(c: asyncpg.Connection, moves: Sequence[ReadMark]) -> None:

@@ -98,6 +98,11 @@ class ReadStatements:
         return seq, self.to_end if seq == channel_last else self.between, self.insert
 
 
+def started(channel_id: str, user_id: str, last: int, at: int) -> ReadMark:
+    """The marker a first join makes: at the channel's last seq, nothing unread."""
+    return ReadMark(channel_id, user_id, last, at, last_seq=last)
+
+
 def mark(row: Sequence[object]) -> ReadMark:
     channel_id, user_id, seq, at, unread, last = row
     return ReadMark(str(channel_id), str(user_id), int(seq), int(at), int(unread), 0, int(last))  # type: ignore[call-overload]

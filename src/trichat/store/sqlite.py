@@ -36,7 +36,7 @@ import trio
 from trichat.errors import StoreUnavailable
 from trichat.models import AppendResult, Change, ChangeResult, MessageDraft, ReadMark, now_ms
 from trichat.store.log_sql import LogStatements, check_parent, facts, rule, steps
-from trichat.store.read_sql import ReadStatements
+from trichat.store.read_sql import ReadStatements, started
 from trichat.store.rows import MESSAGES, Row, as_event, log_item
 from trichat.store.sql import SQLITE, SqlStore, Statements
 from trichat.store.sqlite_files import WritableFiles, lock_file
@@ -310,7 +310,7 @@ class SqliteStore(SqlStore):
         def start(c: sqlite3.Connection) -> ReadMark | None:
             last, total = self._seqs.of(c, channel_id)
             made = c.execute(_READS.insert, (channel_id, user_id, last, at, total)).rowcount
-            return ReadMark(channel_id, user_id, last, at, last_seq=last) if made else None
+            return started(channel_id, user_id, last, at) if made else None
 
         return await self._write(start, savepoint=False)
 
