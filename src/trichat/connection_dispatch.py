@@ -230,8 +230,8 @@ async def join(session: Session, frame: frames.Join) -> None:
 async def _attach(session: Session, frame: frames.Join) -> Supervisor:
     deps = session.deps
     async with deps.join_slots:
-        channel = await deps.service.check_join(session.principal, frame.channel_id)
-        mark = await deps.service.start_reading(session.principal, channel)
+        admission = await deps.service.check_join(session.principal, frame.channel_id)
+        mark = await deps.service.start_reading(session.principal, admission)
         sup = await deps.hub.acquire(frame.channel_id)
     try:
         await catch_up(session, sup, frame.since, deps.service, deps.settings, mark)

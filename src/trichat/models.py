@@ -221,6 +221,18 @@ class ReadMark:
 
 
 @dataclass(frozen=True, slots=True)
+class Admission:
+    """What deciding a join or a post needs about a user and a channel, read at
+    once: the channel, whether the user is listed as its member, whether a ban is
+    in force, and their stored read marker (none yet: None)."""
+
+    channel: Channel
+    member: bool
+    banned: bool
+    mark: ReadMark | None
+
+
+@dataclass(frozen=True, slots=True)
 class PresenceEntry:
     user_id: str
     username: str

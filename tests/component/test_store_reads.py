@@ -4,6 +4,7 @@ every size; markers never move backwards, and survive reopening the store."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -13,7 +14,7 @@ import trio.lowlevel
 
 from tests.component.stores import Backend, draft, new_channel
 from tests.component.test_store_contract import backend  # noqa: F401 (the fixture)
-from trichat.models import EV_DELETE, Change, ReadMark
+from trichat.models import EV_DELETE, Ban, Change, ReadMark
 from trichat.store.base import Store
 
 
@@ -158,3 +159,27 @@ async def test_markers_survive_reopening(backend: Backend) -> None:  # noqa: F81
         assert await unread(store, cid, "bob") == (2, 1)
         await post(store, cid, 4, "ann")
         assert await unread(store, cid, "bob") == (2, 2)
+
+
+async def test_an_admission_reads_the_channel_membership_ban_and_marker_at_once(
+    store: Store,
+) -> None:
+    cid = await new_channel(store)
+    assert await store.admission(str(uuid.uuid4()), "bob", 1) is None  # no such channel
+    first = await store.admission(cid, "bob", 1)
+    assert first is not None and first.channel == await store.get_channel(cid)
+    assert (first.member, first.banned, first.mark) == (False, False, None)
+    await post(store, cid, 1, "ann")
+    await store.start_read(cid, "bob", 5000)
+    await post(store, cid, 2, "ann")
+    await post(store, cid, 3, "bob")  # bob's own: not unread
+    await store.set_member(cid, "bob", True, "u", 2)
+    await store.put_ban(Ban(cid, "bob", "spam", "u", 100, expires_at=200))
+    banned = await store.admission(cid, "bob", 150)
+    assert banned is not None and (banned.member, banned.banned) == (True, True)
+    assert banned.mark == ReadMark(cid, "bob", 1, 5000, unread=1, last_seq=3)
+    assert banned.mark == (await store.read_marks("bob", [cid]))[0]
+    expired = await store.admission(cid, "bob", 200)  # the ban is over at its expiry
+    assert expired is not None and not expired.banned and expired.channel.last_seq == 3
+    other = await store.admission(cid, "ann", 150)  # another user's: nothing of bob's
+    assert other is not None and (other.member, other.banned, other.mark) == (False, False, None)

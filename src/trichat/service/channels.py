@@ -18,8 +18,9 @@ from trichat.errors import (
     ClientError,
     Conflict,
 )
-from trichat.models import PRIVATE, Ban, Channel, Principal
-from trichat.service.core import Core
+from trichat.models import PRIVATE, Admission, Ban, Channel, Principal
+from trichat.protocol.values import canonical_uuid
+from trichat.service.core import Core, open_to
 
 T = TypeVar("T")
 PATCH_PER_MINUTE = 10
@@ -28,39 +29,45 @@ MODERATION_PAGE = 200  # newest entries of the moderation log
 
 
 class ChannelOps(Core):
-    async def check_join(self, who: Principal, channel_id: str) -> Channel:
-        """May `who` join now? not_found / forbidden (banned, private) / channel_full."""
-        channel = await self._admitted(who, channel_id, unseen=FORBIDDEN)
+    async def check_join(self, who: Principal, channel_id: str) -> Admission:
+        """May `who` join now? not_found / forbidden (banned, private) / channel_full.
+        The admission: the channel and `who`'s stored marker in it."""
+        admission = await self._admitted(who, channel_id, unseen=FORBIDDEN)
+        channel = admission.channel
         if channel.max_participants is not None:
             present = await self._cluster_call(self.presence.online(channel_id))
             if len(present) >= channel.max_participants and all(
                 p.user_id != who.user_id for p in present
             ):
                 raise ClientError(CHANNEL_FULL, "the channel is full", channel_id=channel_id)
-        return channel
+        return admission
 
     async def check_post(self, who: Principal, channel_id: str) -> Channel:
         """May `who` post to the channel over REST? As for a join, except that a
         private channel a stranger may not see stays `not_found`, and a full
         channel takes posts (it limits who is in it, not who writes)."""
-        return await self._admitted(who, channel_id, unseen=NOT_FOUND)
+        return (await self._admitted(who, channel_id, unseen=NOT_FOUND)).channel
 
-    async def _admitted(self, who: Principal, channel_id: str, *, unseen: str) -> Channel:
+    async def _admitted(self, who: Principal, channel_id: str, *, unseen: str) -> Admission:
         """The one rule set for taking part: the channel exists and is active, `who`
         may see it (else `unseen`: forbidden to a joiner, not_found to a poster),
-        and `who` is not banned from it."""
-        channel = await self.channel(channel_id)
-        if channel is None or not channel.is_active:
+        and `who` is not banned from it. One read of the store."""
+        canonical = canonical_uuid(channel_id)
+        admission = None
+        if canonical is not None:  # (no channel has another id: the doors pass canonical ones)
+            admission = await self._store_call(
+                self.store.admission(canonical, who.user_id, self.clock())
+            )
+        if admission is None or not admission.channel.is_active:
             raise ClientError(NOT_FOUND, "no such channel", channel_id=channel_id)
-        if not await self.may_see(who, channel):
+        if not (admission.member or open_to(who, admission.channel)):
             if unseen == NOT_FOUND:
                 raise ClientError(NOT_FOUND, "no such channel", channel_id=channel_id)
             private = "this channel is private: members only"
             raise ClientError(unseen, private, channel_id=channel_id)
-        ban = await self._store_call(self.store.get_ban(channel_id, who.user_id, self.clock()))
-        if ban is not None:
+        if admission.banned:
             raise ClientError(FORBIDDEN, "you are banned from this channel", channel_id=channel_id)
-        return channel
+        return admission
 
     async def update_channel(
         self, who: Principal, channel_id: str, changes: dict[str, object]

@@ -86,7 +86,7 @@ class Core:
         return await self._store_call(self.store.get_channel(canonical))  # type: ignore[no-any-return]
 
     async def may_see(self, who: Principal, channel: Channel) -> bool:
-        if channel.channel_type != PRIVATE or who.is_admin or channel.created_by == who.user_id:
+        if open_to(who, channel):
             return True
         return await self._store_call(  # type: ignore[no-any-return]
             self.store.is_member(channel.id, who.user_id)
@@ -143,3 +143,9 @@ class Core:
         except (StoreUnavailable, trio.TooSlowError):
             return False
         return True
+
+
+def open_to(who: Principal, channel: Channel) -> bool:
+    """May `who` see the channel whether or not they are its member? (Every
+    channel but a private one; a private one to its creator and admins.)"""
+    return channel.channel_type != PRIVATE or who.is_admin or channel.created_by == who.user_id

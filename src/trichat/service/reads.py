@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from trichat.broker.base import PERSONAL, RECEIPT, Event
 from trichat.errors import FORBIDDEN, ClientError
-from trichat.models import Channel, Principal, ReadMark
+from trichat.models import Admission, Channel, Principal, ReadMark
 from trichat.protocol.read_frames import encode_read, encode_receipt
 from trichat.service.channels import ChannelOps
 
@@ -107,10 +107,16 @@ class ReadOps(ChannelOps):
                 stored[uid] = mark
         return sorted(stored.values(), key=lambda m: (-m.at, m.user_id))
 
-    async def start_reading(self, who: Principal, channel: Channel) -> ReadMark:
-        """`who`'s marker in the channel they are joining: the one they have, or a
-        new one at the channel's end (SPEC §7: a first join starts it)."""
-        found = (await self.marks_in(who, [channel])).get(channel.id)
+    async def start_reading(self, who: Principal, admission: Admission) -> ReadMark:
+        """`who`'s marker in the channel they are joining (its admission holds the
+        stored one): the one they have, or a new one at the channel's end (SPEC §7:
+        a first join starts it)."""
+        channel = admission.channel
+        stored = {channel.id: admission.mark} if admission.mark is not None else {}
+        held = await self._cluster_call(self.marks.of_user(who.user_id))
+        found = (await self._merged(who, stored, held, {channel.id: channel.last_seq})).get(
+            channel.id
+        )
         if found is not None:
             return found
         now = self.clock()

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from trichat.models import (
+    Admission,
     AppendResult,
     Ban,
     Change,
@@ -155,6 +156,10 @@ class Store(Protocol):
 
     async def get_ban(self, channel_id: str, user_id: str, now: int) -> Ban | None:
         """The ban in force at `now`, if any (expired bans are not returned)."""
+
+    async def admission(self, channel_id: str, user_id: str, now: int) -> Admission | None:
+        """The channel (None: no such channel), whether the user is its member, is
+        banned at `now`, and their stored marker with its count: one read."""
 
     async def put_ban(self, ban: Ban) -> None: ...
 

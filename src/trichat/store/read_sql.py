@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from trichat.models import ReadMark
+from trichat.models import Admission, Channel, ReadMark
 
 if TYPE_CHECKING:
     from trichat.store.sql import Dialect
@@ -101,6 +101,16 @@ class ReadStatements:
 def started(channel_id: str, user_id: str, last: int, at: int) -> ReadMark:
     """The marker a first join makes: at the channel's last seq, nothing unread."""
     return ReadMark(channel_id, user_id, last, at, last_seq=last)
+
+
+def admitted(user_id: str, channel: Channel, rest: Sequence[Any]) -> Admission:
+    """An admission from its channel and the rest of its row: member, banned, then
+    the marker's seq, time and count (the seq null: no marker)."""
+    member, banned, seq, at, unread = rest
+    mark = None
+    if seq is not None:
+        mark = ReadMark(channel.id, user_id, int(seq), int(at), int(unread), 0, channel.last_seq)
+    return Admission(channel, bool(member), bool(banned), mark)
 
 
 def mark(row: Sequence[object]) -> ReadMark:

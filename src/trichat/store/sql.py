@@ -18,14 +18,26 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from trichat.errors import Conflict
-from trichat.models import Ban, Channel, LogEvent, Message, PresenceEntry
-from trichat.store.read_sql import ReadQueries
+from trichat.models import Admission, Ban, Channel, LogEvent, Message, PresenceEntry
+from trichat.store.read_sql import ReadQueries, admitted
 from trichat.store.rows import BANS, CHANNELS, LOG, MESSAGES, MODERATION, PRESENCE, Row, log_item
 from trichat.store.writer import Writer
 
 NO_BOUND = 2**62  # above every seq: "the newest"
 UPDATABLE = frozenset({"name", "description", "is_active", "max_participants", "read_receipts"})
 _MARK = re.compile(r"\$(\d+)")
+# a join's or a post's checks in one statement: the channel $1, then whether the
+# user $2 is a member, is banned at $3, and their marker (its seq null: none)
+_ADMISSION = (
+    "SELECT " + ", ".join(f"c.{col.strip()}" for col in CHANNELS.columns.split(",")) + ", "
+    "EXISTS (SELECT 1 FROM members m WHERE m.channel_id = c.id AND m.user_id = $2), "
+    "EXISTS (SELECT 1 FROM bans b WHERE b.channel_id = c.id AND b.user_id = $2 "
+    "AND (b.expires_at IS NULL OR b.expires_at > $3)), "
+    "r.read_seq, r.read_at, c.msg_total - coalesce(a.sent, 0) - r.base "
+    "FROM channels c LEFT JOIN reads r ON r.channel_id = c.id AND r.user_id = $2 "
+    "LEFT JOIN authors a ON a.channel_id = c.id AND a.user_id = $2 WHERE c.id = $1"
+)
+_ADMITTED = CHANNELS.columns.count(",") + 1  # where the channel's columns end
 
 
 def name_taken(name: object) -> str:
@@ -91,6 +103,7 @@ class Statements:
                 "channel_id = $1 AND user_id = $2 AND (expires_at IS NULL OR expires_at > $3)"
             )
         )
+        self.admission = s(_ADMISSION)
         self.put_ban = s(
             BANS.insert() + " ON CONFLICT (channel_id, user_id) DO UPDATE SET "
             "reason = excluded.reason, banned_by = excluded.banned_by, "
@@ -322,6 +335,10 @@ class SqlStore(ReadQueries, ABC):
     async def get_ban(self, channel_id: str, user_id: str, now: int) -> Ban | None:
         row = await self._one(self.sql.ban, (channel_id, user_id, now))
         return BANS.record(row) if row else None
+
+    async def admission(self, channel_id: str, user_id: str, now: int) -> Admission | None:
+        row = await self._one(self.sql.admission, (channel_id, user_id, now))
+        return admitted(user_id, CHANNELS.record(row), row[_ADMITTED:]) if row else None
 
     async def put_ban(self, ban: Ban) -> None:
         args = (ban.channel_id, ban.user_id, ban.reason, ban.banned_by, ban.created_at)
