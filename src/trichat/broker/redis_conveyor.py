@@ -119,7 +119,6 @@ class Conveyor:
             await self._disconnect()
             self._link.down("conveyor", exc)
         finally:
-            self.ticks += 1
             for spend in spends:
                 spend.done.set()
 
@@ -131,6 +130,7 @@ class Conveyor:
             with trio.fail_after(COMMAND_WAIT):
                 conn = await self._connection()
                 await conn.send_packed(b"".join(commands))
+                self.ticks += 1  # (counted once sent: what another instance can see)
                 replies = await conn.replies(len(commands))
                 for reply in replies[1 if spends else 0 :]:
                     raise_error(reply)
