@@ -1,4 +1,4 @@
-# Sourced by bench/reference.sh and bench/receive_cost.sh (after `here` is set): a
+# Sourced by bench/reference.sh and bench/cluster_env.sh (after `here` is set): a
 # venv (made on a fresh clone), open-file limit raised, a work folder removed on exit
 # with every job started, and trichat's settings for a load run.
 [ -x "$here/.venv/bin/trichat" ] || "$here/scripts/bootstrap"  # a fresh clone

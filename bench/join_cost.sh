@@ -14,10 +14,7 @@
 # the clients: what changes when a join crosses to the store fewer times).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-dir=${BENCH_DIR:-/tmp/trichat-bench}
-BENCH_DIR=$dir "$here/bench/kit/build.sh" --no-peer >/dev/null
-. "$here/bench/bench_env.sh"
-. "$here/bench/reference_cluster.sh"
+. "$here/bench/cluster_env.sh"
 store=${1:?usage: bench/join_cost.sh sqlite|pg [N]} n=${2:-2004}
 hold=25
 s2c_tok=$("$here/.venv/bin/trichat" token bench --ttl 2h)
@@ -27,9 +24,8 @@ if [ "$store" = pg ]; then
   pid=$s2c_pid port=8041
 else
   port=8010
-  taskset -c 1 "$here/.venv/bin/trichat" run --port $port 2>"$work/trichat.log" &
-  pid=$!
-  s2c_health $port "$work/trichat.log"
+  s2c_start_embedded $port
+  pid=$s2c_pid
 fi
 s2c_rooms $port joins
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

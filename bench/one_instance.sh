@@ -13,10 +13,7 @@
 # and flushed first; see bench/reference_cluster.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-dir=${BENCH_DIR:-/tmp/trichat-bench}
-BENCH_DIR=$dir "$here/bench/kit/build.sh" --no-peer >/dev/null
-. "$here/bench/bench_env.sh"
-. "$here/bench/reference_cluster.sh"
+. "$here/bench/cluster_env.sh"
 store=${1:?usage: bench/one_instance.sh local|sqlite|pg RATE [DURATION]}
 rate=${2:?usage: bench/one_instance.sh local|sqlite|pg RATE [DURATION]} dur=${3:-15s}
 n=$((s2c_channels * s2c_members))
@@ -27,9 +24,7 @@ case $store in
   pg) s2c_reset; s2c_start 1 ;;
   local | sqlite)
     [ "$store" = local ] || { redis-cli -u "$s2c_redis" flushdb >/dev/null; export REDIS_URL=$s2c_redis; }
-    taskset -c 1 "$here/.venv/bin/trichat" run --port 8041 2>"$work/trichat-8041.log" &
-    s2c_pid=$!
-    s2c_health 8041 "$work/trichat-8041.log" ;;
+    s2c_start_embedded 8041 ;;
   *) echo "bench/one_instance.sh: the store is local, sqlite or pg, not $store" >&2; exit 2 ;;
 esac
 pid=$s2c_pid

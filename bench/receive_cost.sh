@@ -12,10 +12,7 @@
 # flushed first; see bench/reference_cluster.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-dir=${BENCH_DIR:-/tmp/trichat-bench}
-BENCH_DIR=$dir "$here/bench/kit/build.sh" >/dev/null
-. "$here/bench/bench_env.sh"
-. "$here/bench/reference_cluster.sh"
+. "$here/bench/cluster_env.sh"
 rate=${1:?usage: bench/receive_cost.sh RATE [DURATION]} dur=${2:-15s}
 n=$((s2c_channels * s2c_members))
 senders=$((n / 2))

@@ -57,6 +57,12 @@ s2c_start() {  # N: instance N on PostgreSQL + Redis, port 8040+N; its pid in s2
   s2c_health $port "$work/trichat-$port.log"
 }
 
+s2c_start_embedded() {  # PORT: one instance on SQLite (REDIS_URL as exported); pid in s2c_pid
+  taskset -c 1 "$here/.venv/bin/trichat" run --port "$1" 2>"$work/trichat-$1.log" &
+  s2c_pid=$!
+  s2c_health "$1" "$work/trichat-$1.log"
+}
+
 s2c_rooms() {  # PORT RUN_ID: fresh channels through that instance, ids in $work/rooms
   "$here/.venv/bin/python" -c '
 import sys

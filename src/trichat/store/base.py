@@ -154,12 +154,10 @@ class Store(Protocol):
         self, channel_id: str, user_id: str, present: bool, by: str, now: int
     ) -> None: ...
 
-    async def get_ban(self, channel_id: str, user_id: str, now: int) -> Ban | None:
-        """The ban in force at `now`, if any (expired bans are not returned)."""
-
     async def admission(self, channel_id: str, user_id: str, now: int) -> Admission | None:
         """The channel (None: no such channel), whether the user is its member, is
-        banned at `now`, and their stored marker with its count: one read."""
+        banned at `now` (a ban in force: not expired by then), and their stored
+        marker with its count: one read."""
 
     async def put_ban(self, ban: Ban) -> None: ...
 

@@ -98,11 +98,6 @@ class Statements:
             "VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING"
         )
         self.remove_member = s("DELETE FROM members WHERE channel_id = $1 AND user_id = $2")
-        self.ban = s(
-            BANS.select(
-                "channel_id = $1 AND user_id = $2 AND (expires_at IS NULL OR expires_at > $3)"
-            )
-        )
         self.admission = s(_ADMISSION)
         self.put_ban = s(
             BANS.insert() + " ON CONFLICT (channel_id, user_id) DO UPDATE SET "
@@ -331,10 +326,6 @@ class SqlStore(ReadQueries, ABC):
             await self._change(self.sql.add_member, (channel_id, user_id, by, now))
         else:
             await self._change(self.sql.remove_member, (channel_id, user_id))
-
-    async def get_ban(self, channel_id: str, user_id: str, now: int) -> Ban | None:
-        row = await self._one(self.sql.ban, (channel_id, user_id, now))
-        return BANS.record(row) if row else None
 
     async def admission(self, channel_id: str, user_id: str, now: int) -> Admission | None:
         row = await self._one(self.sql.admission, (channel_id, user_id, now))
