@@ -211,12 +211,15 @@ class Session:
                 return
 
     async def _on_bytes(self, data: bytes) -> bool:
-        """Act on the frames `data` completes; False once the peer has closed."""
+        """Act on the frames `data` completes; False once the peer has closed. Of
+        the pings among them only the last is answered (RFC 6455 §5.5.3 allows it):
+        a flood of pings costs a pong per read, and cannot fill the Outbox."""
+        ping = None
         for kind, value in self.frames.feed(data):
             if kind == TEXT:
                 await connection_dispatch.on_text(self, value)
             elif kind == PING:
-                self.outbox.offer(frames.ws_pong_frame(value))
+                ping = value
             elif kind == PONG:
                 self.liveness.pong()
             elif kind == CLOSE:
@@ -226,6 +229,8 @@ class Session:
             elif kind == FAIL:
                 self.deps.metrics.err[_FAIL_ERRORS.get(value.code, "protocol_error")].inc()
                 self.close(value)
+        if ping is not None:
+            self.outbox.offer(frames.ws_pong_frame(ping))
         return True
 
 

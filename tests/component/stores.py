@@ -86,6 +86,13 @@ def draft(channel_id: str, n: int, user: str = "u", message_id: str | None = Non
     )
 
 
+async def banned(store: Store, cid: str, user: str, now: int) -> bool:
+    """Is a ban on `user` in `cid` in force at `now` (as a join would see it)?"""
+    admission = await store.admission(cid, user, now)
+    assert admission is not None
+    return admission.banned
+
+
 async def new_channel(store: Store, name: str = "c") -> str:
     cid = str(uuid.uuid4())
     await store.create_channel(

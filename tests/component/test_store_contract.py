@@ -16,6 +16,7 @@ import trio.testing
 from tests.component.stores import (
     Backend,
     Release,
+    banned,
     draft,
     hold_postgres,
     hold_sqlite,
@@ -196,24 +197,6 @@ async def test_channel_names_unique_and_listing(store: Store) -> None:
             user_id="y", see_all=True, channel_type="private", limit=10, offset=0
         )
         assert total == 1
-
-
-async def banned(store: Store, cid: str, user: str, now: int) -> bool:
-    admission = await store.admission(cid, user, now)
-    assert admission is not None
-    return admission.banned
-
-
-async def test_bans_expire(store: Store) -> None:
-    if True:  # (one body for every store)
-        cid = await new_channel(store)
-        await store.put_ban(Ban(cid, "m", "spam", "admin", 100, expires_at=200))
-        assert await banned(store, cid, "m", 150)
-        assert not await banned(store, cid, "m", 200)
-        await store.put_ban(Ban(cid, "m", "again", "admin", 300, expires_at=None))
-        assert await banned(store, cid, "m", 10**12)
-        assert await store.delete_ban(cid, "m", "admin", 400)
-        assert not await banned(store, cid, "m", 500)
 
 
 async def test_concurrent_appends_share_transactions(store: Store) -> None:

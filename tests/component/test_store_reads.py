@@ -1,6 +1,7 @@
 """Read markers (SPEC §7) on every store: a marker's unread count is exact through
 others' messages, one's own, replies, deletions above and below it, and moves of
-every size; markers never move backwards, and survive reopening the store."""
+every size; markers never move backwards, and survive reopening the store. And a
+join's admission: the channel, membership, a ban in force and the marker at once."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import trio
 import trio.lowlevel
 
-from tests.component.stores import Backend, draft, new_channel
+from tests.component.stores import Backend, banned, draft, new_channel
 from tests.component.test_store_contract import backend  # noqa: F401 (the fixture)
 from trichat.models import EV_DELETE, Ban, Change, ReadMark
 from trichat.store.base import Store
@@ -183,3 +184,14 @@ async def test_an_admission_reads_the_channel_membership_ban_and_marker_at_once(
     assert expired is not None and not expired.banned and expired.channel.last_seq == 3
     other = await store.admission(cid, "ann", 150)  # another user's: nothing of bob's
     assert other is not None and (other.member, other.banned, other.mark) == (False, False, None)
+
+
+async def test_bans_expire(store: Store) -> None:
+    cid = await new_channel(store)
+    await store.put_ban(Ban(cid, "m", "spam", "admin", 100, expires_at=200))
+    assert await banned(store, cid, "m", 150)
+    assert not await banned(store, cid, "m", 200)
+    await store.put_ban(Ban(cid, "m", "again", "admin", 300, expires_at=None))
+    assert await banned(store, cid, "m", 10**12)
+    assert await store.delete_ban(cid, "m", "admin", 400)
+    assert not await banned(store, cid, "m", 500)

@@ -200,8 +200,10 @@ async def test_twenty_thousand_pings(server: Running) -> None:
                 await halfway.wait()
                 with trio.fail_after(3):  # another client is served mid-flood
                     await other.say(server.general, "mid-flood")
-            # RFC 6455 §5.5.3 lets a server answer only the latest of a burst of pings
+            # RFC 6455 §5.5.3 lets a server answer only the latest of a burst of pings:
+            # trichat answers the last of each read (500 pings a write here)
             assert pongs == sorted(set(pongs)) and pongs[-1] == total - 1
+            assert len(pongs) <= total // 10
             await raw.send_json({"type": "message", "channel_id": server.general, "content": "hi"})
             while (frame := await raw.recv_json())["type"] != "ack":
                 assert frame["type"] != "error", frame
